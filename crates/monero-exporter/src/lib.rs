@@ -1,1 +1,231 @@
+//! A Prometheus exporter for monerod, usable standalone against any daemon or as the
+//! sidecar the operator puts next to each monerod.
+//!
+//! Collection happens at scrape time: each `/metrics` request calls monerod
+//! concurrently under one deadline, so a scrape costs about the slowest call, not their
+//! sum, and no value is older than the scrape. `monero_up` is always present and the
+//! endpoint answers 200 even when monerod is down, so Prometheus keeps a series to alert
+//! on. A restricted RPC port is detected and what it does not serve is skipped, not
+//! counted as an error, and its placeholder values are never published.
 
+pub mod collect;
+mod render;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use monero_rpc::DaemonClient;
+use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+
+use crate::collect::{Outcome, Snapshot, collect};
+
+/// How the exporter behaves, beyond which daemon it talks to.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Deadline for all of one scrape's calls to monerod together.
+    pub timeout: Duration,
+    /// `/ready` answers 200 for a node that answers but is not synchronized yet.
+    pub ready_allow_unsynced: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: Duration::from_secs(5),
+            ready_allow_unsynced: false,
+        }
+    }
+}
+
+/// Errors the exporter's library side can return while setting up.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot register the exporter's own metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// The exporter: one monerod client and the exporter's own counters.
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: DaemonClient,
+    options: Options,
+    /// Whether the last successful `get_info` came from a restricted port.
+    restricted: AtomicBool,
+    own: Registry,
+    collector_errors: IntCounterVec,
+    scrapes: IntCounterVec,
+}
+
+impl Exporter {
+    pub fn new(client: DaemonClient, options: Options) -> Result<Self, Error> {
+        let own = Registry::new();
+        let collector_errors = IntCounterVec::new(
+            Opts::new(
+                "monero_exporter_collector_errors_total",
+                "Failed monerod calls, per collector, since the exporter started.",
+            ),
+            &["collector"],
+        )?;
+        let scrapes = IntCounterVec::new(
+            Opts::new(
+                "monero_exporter_scrapes_total",
+                "Scrapes served, by whether monerod answered get_info.",
+            ),
+            &["monerod_up"],
+        )?;
+        own.register(Box::new(collector_errors.clone()))?;
+        own.register(Box::new(scrapes.clone()))?;
+        Ok(Exporter {
+            inner: Arc::new(Inner {
+                client,
+                options,
+                restricted: AtomicBool::new(false),
+                own,
+                collector_errors,
+                scrapes,
+            }),
+        })
+    }
+
+    pub fn client(&self) -> &DaemonClient {
+        &self.inner.client
+    }
+
+    /// Collects one snapshot and updates the exporter's own state from it.
+    pub async fn scrape(&self) -> Snapshot {
+        let inner = &self.inner;
+        let snapshot = collect(
+            &inner.client,
+            inner.options.timeout,
+            inner.restricted.load(Ordering::Relaxed),
+        )
+        .await;
+        if let Some(r) = snapshot.restricted() {
+            inner.restricted.store(r, Ordering::Relaxed);
+        }
+        for (name, outcome, _) in snapshot.collectors() {
+            if let Outcome::Failed(message) = outcome {
+                inner.collector_errors.with_label_values(&[name]).inc();
+                tracing::debug!(collector = name, error = %message, "monerod call failed");
+            }
+        }
+        let up = if snapshot.info.outcome.ok().is_some() {
+            "1"
+        } else {
+            "0"
+        };
+        inner.scrapes.with_label_values(&[up]).inc();
+        snapshot
+    }
+
+    /// One scrape rendered in the Prometheus text format.
+    pub async fn metrics_text(&self) -> String {
+        let snapshot = self.scrape().await;
+        self.render(&snapshot)
+    }
+
+    /// Renders a snapshot plus the exporter's own metrics.
+    pub fn render(&self, snapshot: &Snapshot) -> String {
+        let mut families = render::Families::default();
+        render::render(snapshot, &mut families);
+        families.gauge(
+            "monero_exporter_scrape_duration_seconds",
+            "Time this scrape took to collect from monerod.",
+            &[],
+            snapshot.duration.as_secs_f64(),
+        );
+        for (name, outcome, duration) in snapshot.collectors() {
+            let success = match outcome {
+                Outcome::Ok(()) => 1.0,
+                Outcome::Failed(_) => 0.0,
+                Outcome::Skipped => continue,
+            };
+            families.gauge(
+                "monero_exporter_collector_success",
+                "1 if the collector's monerod call succeeded in this scrape; absent when skipped on a restricted port.",
+                &[("collector", name)],
+                success,
+            );
+            families.gauge(
+                "monero_exporter_collector_duration_seconds",
+                "Time the collector's monerod call took in this scrape.",
+                &[("collector", name)],
+                duration.as_secs_f64(),
+            );
+        }
+        families.gauge(
+            "monero_exporter_build_info",
+            "Always 1; the label carries the exporter's version.",
+            &[("version", env!("CARGO_PKG_VERSION"))],
+            1.0,
+        );
+        let mut all = families.into_vec();
+        all.extend(self.inner.own.gather());
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed families.
+        let _ = TextEncoder::new().encode(&all, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Whether a readiness probe should pass: monerod answers and, unless relaxed, is
+    /// synchronized. The `Err` text says why not.
+    pub async fn ready(&self) -> Result<(), String> {
+        let info = tokio::time::timeout(self.inner.options.timeout, self.inner.client.get_info())
+            .await
+            .map_err(|_| "monerod did not answer get_info in time".to_owned())?
+            .map_err(|e| e.to_string())?;
+        if info.synchronized || self.inner.options.ready_allow_unsynced {
+            Ok(())
+        } else {
+            Err(format!(
+                "monerod is not synchronized yet: height {} of {}",
+                info.height, info.target_height
+            ))
+        }
+    }
+
+    /// The HTTP routes: `/metrics`, `/healthz`, `/ready` and an index page.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/ready", get(ready))
+            .route("/", get(index))
+            .with_state(self)
+    }
+}
+
+async fn metrics(State(exporter): State<Exporter>) -> Response {
+    let body = exporter.metrics_text().await;
+    ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
+}
+
+async fn ready(State(exporter): State<Exporter>) -> Response {
+    match exporter.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n".to_owned()).into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn index(State(exporter): State<Exporter>) -> String {
+    format!(
+        "monero-exporter {} for monerod at {}\n/metrics  Prometheus metrics\n/healthz  the exporter lives\n/ready    monerod answers and is synchronized\n",
+        env!("CARGO_PKG_VERSION"),
+        exporter.client().address()
+    )
+}

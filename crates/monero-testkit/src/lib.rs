@@ -78,12 +78,21 @@ where
 /// One HTTP/1.1 POST with a JSON body over a fresh connection; returns status and body.
 /// Deliberately minimal: the harness must not depend on the crates it tests.
 pub fn http_post(port: u16, path: &str, body: &str) -> Result<(u16, String)> {
+    http_request("POST", port, path, body)
+}
+
+/// One HTTP/1.1 GET over a fresh connection; returns status and body.
+pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
+    http_request("GET", port, path, "")
+}
+
+fn http_request(method: &str, port: u16, path: &str, body: &str) -> Result<(u16, String)> {
     let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
         .map_err(|e| format!("connect 127.0.0.1:{port}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
@@ -97,6 +106,18 @@ pub fn http_post(port: u16, path: &str, body: &str) -> Result<(u16, String)> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("no HTTP status in {head:?}"))?;
     Ok((status, body.to_owned()))
+}
+
+/// The value of one series, e.g. `monero_up` or `monero_connections{direction="in"}`,
+/// in a Prometheus text exposition.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| {
+            l.strip_prefix(series)
+                .is_some_and(|rest| rest.starts_with(' '))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// A temporary directory removed on drop.
