@@ -130,6 +130,13 @@ impl Transport {
         // one to answer a challenge, one more if the server calls the nonce stale.
         let mut answered_challenge = false;
         for _ in 0..4 {
+            // hyper takes a second request on a connection only once its dispatcher is
+            // ready again, which may lag behind reading the previous (401) body; sending
+            // early fails as "not ready", which must not pass for a closed connection
+            // (that would drop the digest session and end in a spurious Unauthorized).
+            if conn.sender.ready().await.is_err() && conn.reused {
+                conn = self.connect().await?;
+            }
             let request = self.request(&mut conn, uri, body.clone())?;
             self.round_trips.fetch_add(1, Ordering::Relaxed);
             let response = match conn.sender.send_request(request).await {
