@@ -117,6 +117,9 @@ where
     }
 }
 
+/// How many monerod calls one scrape makes at most, all at once.
+pub const CALLS_PER_SCRAPE: usize = 12;
+
 /// Calls monerod for one scrape. `known_restricted` is what the last scrape learned:
 /// when true, the methods a restricted port never serves are not even asked for.
 pub async fn collect(client: &DaemonClient, timeout: Duration, known_restricted: bool) -> Snapshot {

@@ -129,7 +129,11 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(args.log_format);
 
-    let mut builder = DaemonClient::builder(&args.monerod_address).timeout(args.timeout);
+    // A scrape makes a dozen concurrent calls: keep that many connections warm between
+    // scrapes instead of reopening (and, with a login, re-authenticating) them each time.
+    let mut builder = DaemonClient::builder(&args.monerod_address)
+        .timeout(args.timeout)
+        .max_idle_connections(monero_exporter::collect::CALLS_PER_SCRAPE);
     if let Some(path) = &args.rpc_login_file {
         let (user, pass) = read_login(path)?;
         builder = builder.login(user, pass);

@@ -879,4 +879,59 @@ mod tests {
             Some(2.0)
         );
     }
+    /// The README's metrics table must name every metric the exporter can render.
+    #[test]
+    fn readme_documents_every_metric() {
+        let info = GetInfo {
+            height: 5,
+            ..Default::default()
+        };
+        let mut s = snapshot(ok(info));
+        s.last_block = ok(BlockHeaderResponse::default());
+        s.txpool = ok(TransactionPoolStats {
+            pool_stats: PoolStats {
+                txs_total: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        s.backlog = ok(TxpoolBacklog {
+            backlog: vec![TxBacklogEntry {
+                weight: 1,
+                fee: 1,
+                time_in_pool: 1,
+            }],
+            ..Default::default()
+        });
+        s.connections = ok(GetConnections {
+            connections: vec![Connection::default()],
+            ..Default::default()
+        });
+        s.hard_fork = ok(HardForkInfo::default());
+        s.fee = ok(FeeEstimate {
+            fees: vec![1, 2, 3, 4],
+            ..Default::default()
+        });
+        s.bans = ok(GetBans::default());
+        s.alt_chains = ok(AlternateChains::default());
+        s.net_stats = ok(NetStats::default());
+        s.limit = ok(Limit::default());
+        s.mining = ok(MiningStatus::default());
+        let mut f = Families::default();
+        render(&s, &mut f);
+        let readme = include_str!("../README.md");
+        let families = f.into_vec();
+        assert!(families.len() > 50, "a full snapshot renders every family");
+        for family in families {
+            let name = family.name();
+            // Families documented in a grouped row appear as their distinct suffix.
+            let documented = readme.contains(&format!("`{name}`"))
+                || readme.contains(&format!("`{name}{{"))
+                || readme.contains(&format!(
+                    "`_{}`",
+                    name.rsplit("_transaction_").next().unwrap_or(name)
+                ));
+            assert!(documented, "{name} is not in the README's metrics table");
+        }
+    }
 }

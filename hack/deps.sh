@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what `make test` and `make demo` need and are missing: monerod and
+# monero-wallet-rpc (Debian `monero`), promtool (Debian `prometheus`), curl.
+# Idempotent; does nothing when everything is present.
+set -euo pipefail
+
+need=()
+command -v monerod >/dev/null 2>&1 || need+=(monero)
+command -v monero-wallet-rpc >/dev/null 2>&1 || need+=(monero)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+# De-duplicate.
+mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+echo "installing: ${need[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# --no-install-recommends keeps the prometheus server's extras out; only promtool is used.
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian may start services on install where an init system runs; none of them may
+# reach the network from a test machine.
+for svc in prometheus prometheus-node-exporter monerod; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    $SUDO systemctl stop "$svc" || true
+  fi
+done
