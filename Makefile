@@ -28,8 +28,7 @@ lint:
 # Tests that start monerod, monero-wallet-rpc and the exporter run in the same
 # `cargo test`; they bind 127.0.0.1 only and stop every process they start.
 unit: deps
-	$(CARGO) test --workspace --all-targets
-	$(CARGO) test --workspace --doc
+	CARGO=$(CARGO) bash hack/test.sh
 
 test: deps fmt-check lint unit
 

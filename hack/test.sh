@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test once (benchmarks excluded: they are measured by `make bench`) and
+# ends with one line totalling all test binaries, so a reader of CI output sees the
+# whole count at the end.
+set -uo pipefail
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+${CARGO:-cargo} test --workspace --doc 2>&1 | tee -a "$log" || status=1
+${CARGO:-cargo} test --workspace --lib --bins --tests --examples 2>&1 | tee -a "$log" || status=1
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1); if ($(i) ~ /^ignored/) s += $(i-1) } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit $status
