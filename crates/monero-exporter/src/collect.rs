@@ -86,8 +86,8 @@ impl Snapshot {
         ]
     }
 
-    /// True when this port is known to be restricted: from `get_info`, or, when that
-    /// failed, from what the previous scrape found.
+    /// Whether this scrape's `get_info` came from a restricted port; `None` when
+    /// `get_info` failed (the exporter then keeps what an earlier scrape learned).
     pub fn restricted(&self) -> Option<bool> {
         self.info.outcome.ok().map(|i| i.restricted)
     }
