@@ -54,8 +54,6 @@ pub struct Snapshot {
     pub mining: Timed<MiningStatus>,
     /// Wall time of the whole collection.
     pub duration: Duration,
-    /// Unix time of the scrape, for ages computed from monerod's timestamps.
-    pub now_unix: u64,
 }
 
 impl Snapshot {
@@ -117,7 +115,8 @@ where
     }
 }
 
-/// How many monerod calls one scrape makes at most, all at once.
+/// How many monerod calls one scrape makes at most, all at once: one per collector
+/// (a test keeps the two equal).
 pub const CALLS_PER_SCRAPE: usize = 12;
 
 /// Calls monerod for one scrape. `known_restricted` is what the last scrape learned:
@@ -167,9 +166,5 @@ pub async fn collect(client: &DaemonClient, timeout: Duration, known_restricted:
         limit,
         mining,
         duration: start.elapsed(),
-        now_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default(),
     }
 }

@@ -646,7 +646,6 @@ mod tests {
             limit: failed(),
             mining: failed(),
             duration: Duration::from_millis(3),
-            now_unix: 1_700_000_000,
         }
     }
 
@@ -658,12 +657,7 @@ mod tests {
             .unwrap()
     }
 
-    fn value(text: &str, series: &str) -> Option<f64> {
-        text.lines()
-            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    }
+    use monero_testkit::metric_value as value;
 
     #[test]
     fn down_daemon_gives_up_zero_and_nothing_else_from_monerod() {
@@ -879,6 +873,12 @@ mod tests {
             Some(2.0)
         );
     }
+    #[test]
+    fn one_concurrent_call_per_collector() {
+        let s = snapshot(failed());
+        assert_eq!(s.collectors().len(), crate::collect::CALLS_PER_SCRAPE);
+    }
+
     /// The README's metrics table must name every metric the exporter can render.
     #[test]
     fn readme_documents_every_metric() {
