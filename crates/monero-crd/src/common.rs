@@ -1,0 +1,455 @@
+//! Types shared by the three kinds: network, storage, service, pod overrides, status.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{LocalObjectReference, ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The Monero network a node joins. It decides the default ports, the storage
+/// default and the network flag given to monerod.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The main Monero network.
+    #[default]
+    Mainnet,
+    /// The public test network for protocol changes (`--testnet`).
+    Testnet,
+    /// The public network for wallet and service testing (`--stagenet`).
+    Stagenet,
+    /// A private chain with no seed nodes (`--regtest`), for closed test networks.
+    Regtest,
+}
+
+impl Network {
+    /// Every network, in a stable order.
+    pub const ALL: [Network; 4] = [
+        Network::Mainnet,
+        Network::Testnet,
+        Network::Stagenet,
+        Network::Regtest,
+    ];
+
+    /// The name used in the API and in labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Mainnet => "mainnet",
+            Network::Testnet => "testnet",
+            Network::Stagenet => "stagenet",
+            Network::Regtest => "regtest",
+        }
+    }
+
+    /// The monerod flag that selects this network, if any (mainnet needs none).
+    pub fn flag(self) -> Option<&'static str> {
+        match self {
+            Network::Mainnet => None,
+            Network::Testnet => Some("--testnet"),
+            Network::Stagenet => Some("--stagenet"),
+            Network::Regtest => Some("--regtest"),
+        }
+    }
+
+    /// The network a monerod flag selects, so that `args: [--regtest]` (the
+    /// proposal's MoneroNetwork example) means the same as `network: regtest`.
+    pub fn from_flag(flag: &str) -> Option<Network> {
+        Network::ALL.into_iter().find(|n| n.flag() == Some(flag))
+    }
+
+    /// monerod's default ports for this network. Regtest runs on mainnet's
+    /// ports, as monerod itself does.
+    pub fn ports(self) -> Ports {
+        let base = match self {
+            Network::Mainnet | Network::Regtest => 18080,
+            Network::Testnet => 28080,
+            Network::Stagenet => 38080,
+        };
+        Ports {
+            p2p: base,
+            rpc: base + 1,
+            zmq: base + 2,
+            tor_inbound: base + 3,
+            i2p_inbound: base + 5,
+            restricted_rpc: base + 9,
+        }
+    }
+}
+
+/// The ports one monerod listens on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ports {
+    /// Peer-to-peer.
+    pub p2p: u16,
+    /// Unrestricted RPC, bound to the pod's loopback only.
+    pub rpc: u16,
+    /// ZMQ RPC, off unless asked for.
+    pub zmq: u16,
+    /// Inbound connections from Tor.
+    pub tor_inbound: u16,
+    /// Inbound connections from I2P.
+    pub i2p_inbound: u16,
+    /// Restricted RPC, the one served to clients.
+    pub restricted_rpc: u16,
+}
+
+/// What happens to the volumes (and, with Tor or I2P, the identity keys) of a
+/// replica that goes away.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RetentionPolicy {
+    /// Keep it, so a later scale-up or a re-created resource finds its data.
+    #[default]
+    Retain,
+    /// Delete it.
+    Delete,
+}
+
+impl RetentionPolicy {
+    /// The value Kubernetes uses in a StatefulSet's PVC retention policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionPolicy::Retain => "Retain",
+            RetentionPolicy::Delete => "Delete",
+        }
+    }
+}
+
+/// What happens to a replica's data when the set scales down or is deleted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Retention {
+    /// On scale-down, for the replicas removed. Default Retain.
+    #[serde(default)]
+    pub when_scaled: RetentionPolicy,
+    /// When the resource is deleted. Default Retain.
+    #[serde(default)]
+    pub when_deleted: RetentionPolicy,
+}
+
+/// The blockchain volume of each replica.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(oldSelf.size) || (has(self.size) && quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0)").message("storage.size may grow but not shrink").reason(Reason::FieldValueForbidden))]
+#[x_kube(validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storage.storageClassName is immutable").reason(Reason::FieldValueForbidden))]
+pub struct StorageSpec {
+    /// Size of each replica's volume. The default depends on the network and on
+    /// pruning (for example 350Gi for a full mainnet node, 2Gi for regtest). It
+    /// may grow (when the storage class allows expansion) but never shrink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Quantity>,
+    /// Storage class of the volumes; the cluster's default class when unset.
+    /// Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// What happens to the volumes on scale-down and on deletion (kept by default).
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+/// How the P2P and restricted RPC ports are exposed to clients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ServiceType {
+    /// Reachable inside the cluster.
+    #[default]
+    ClusterIP,
+    /// Also on a port of every node.
+    NodePort,
+    /// Also through the cloud's load balancer.
+    LoadBalancer,
+}
+
+impl ServiceType {
+    /// The Kubernetes name of the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::ClusterIP => "ClusterIP",
+            ServiceType::NodePort => "NodePort",
+            ServiceType::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+
+/// The client Service in front of the replicas.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSpec {
+    /// Service type for P2P and restricted RPC. Default ClusterIP.
+    #[serde(default, rename = "type")]
+    pub type_: ServiceType,
+    /// Annotations for the Service, for example a cloud load balancer's settings.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Serving the node over an anonymity network (Tor or I2P).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnonymitySpec {
+    /// Serve P2P over this network and relay transactions through it. Accepted
+    /// now; the keys, sidecar and monerod flags come with the monero-anon
+    /// support, and until then the Ready condition's message says it is not applied.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// The Prometheus exporter sidecar (monero-exporter).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExporterSpec {
+    /// Run the exporter next to monerod. It also serves the readiness probe.
+    /// Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Exporter image; the operator's default (its `--exporter-image` flag) when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Resources of the exporter container. Default: requests of 10m CPU and
+    /// 32Mi memory, limit of 64Mi memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+impl Default for ExporterSpec {
+    fn default() -> Self {
+        ExporterSpec {
+            enabled: true,
+            image: None,
+            resources: None,
+        }
+    }
+}
+
+/// When a replica counts as ready (and so receives Service traffic and counts
+/// for the PodDisruptionBudget).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Readiness {
+    /// RPC answers and monerod reports itself synchronized (the exporter's
+    /// `/ready`). Clients only reach nodes that know the chain tip.
+    #[default]
+    Synchronized,
+    /// RPC answers, synchronized or not.
+    RpcAnswers,
+}
+
+/// Pod-level settings passed through to every replica's pod.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodOverrides {
+    /// Extra labels on each pod (the operator's own labels win on conflict).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Extra annotations on each pod.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Node labels a pod's node must carry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Taints the pods tolerate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// PriorityClass of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+    /// Secrets used to pull private images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// Seconds Kubernetes waits after SIGTERM before killing the main process.
+    /// Default 300 for monerod (time to close its database) and 30 for xmrig.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub termination_grace_period_seconds: Option<i64>,
+}
+
+/// A key in a Secret in the resource's namespace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// What a user sees of one replica.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaStatus {
+    /// Pod name.
+    pub name: String,
+    /// The pod is Ready.
+    #[serde(default)]
+    pub ready: bool,
+    /// Blockchain height, from monerod's restricted RPC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    /// Height monerod believes the network is at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_height: Option<u64>,
+    /// monerod reports itself synchronized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synchronized: Option<bool>,
+    /// Inbound peer connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incoming_connections: Option<u64>,
+    /// Outbound peer connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outgoing_connections: Option<u64>,
+    /// monerod version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Onion address, when served over Tor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onion_address: Option<String>,
+    /// I2P address, when served over I2P.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub i2p_address: Option<String>,
+    /// Why the RPC could not be read, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Observed state of a MoneroNodeSet, MoneroNetwork or MoneroMiningNodeSet.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Pods that exist.
+    #[serde(default)]
+    pub replicas: i32,
+    /// Pods that are Ready.
+    #[serde(default)]
+    pub ready_replicas: i32,
+    /// Label selector of the pods, for the scale subresource (HorizontalPodAutoscaler).
+    #[serde(default)]
+    pub selector: String,
+    /// Highest blockchain height among the replicas (absent for miners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    /// Replicas that report themselves synchronized, as "n/m" (absent for miners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synchronized: Option<String>,
+    /// Ready, Progressing, Degraded, and Synced (nodes) or Connected (networks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// One entry per replica.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<ReplicaStatus>,
+}
+
+/// Settings of monerod shared by MoneroNodeSet and MoneroNetwork.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MonerodSpec {
+    /// monerod image; the operator's default (its `--monerod-image` flag) when
+    /// unset. Changing it rolls the pods one by one and keeps their data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Image pull policy. Default IfNotPresent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+    /// Extra monerod flags, appended in order after the operator's. A flag
+    /// replaces the operator's flag of the same name; `--flag value` pairs stay
+    /// together. A network flag (`--regtest`, ...) sets the network when
+    /// `network` is unset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// CPU and memory. Default: requests only (no limits), sized by network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Keep a pruned blockchain (`--prune-blockchain`), about a third of the size.
+    #[serde(default)]
+    pub pruning: bool,
+    /// RPC settings.
+    #[serde(default)]
+    pub rpc: RpcSpec,
+    /// Serve ZMQ RPC on the pod (port derived from the network).
+    #[serde(default)]
+    pub zmq: bool,
+    /// monerod log level, 0 (quiet) to 4 (trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4))]
+    pub log_level: Option<u8>,
+}
+
+/// Image pull policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum PullPolicy {
+    /// Always pull.
+    Always,
+    /// Pull when the node lacks the image.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+impl PullPolicy {
+    /// The Kubernetes name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// monerod's RPC. The unrestricted RPC is bound to the pod's loopback only (for
+/// the exporter); the restricted RPC is the one served through the Service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcSpec {
+    /// Serve the restricted RPC through the client Service. Default true.
+    #[serde(default = "default_true")]
+    pub public: bool,
+    /// Require HTTP digest login on RPC (`rpc-login`, given to monerod through a
+    /// config file in a Secret, never in its arguments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<RpcLogin>,
+}
+
+impl Default for RpcSpec {
+    fn default() -> Self {
+        RpcSpec {
+            public: true,
+            login: None,
+        }
+    }
+}
+
+/// Where the RPC login lives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcLogin {
+    /// Secret in the same namespace holding the user name and password.
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: String,
+    /// Key of the user name in the Secret. Default "username".
+    #[serde(default = "default_username_key")]
+    pub username_key: String,
+    /// Key of the password in the Secret. Default "password".
+    #[serde(default = "default_password_key")]
+    pub password_key: String,
+}
+
+pub(crate) fn default_true() -> bool {
+    true
+}
+
+fn default_username_key() -> String {
+    "username".into()
+}
+
+fn default_password_key() -> String {
+    "password".into()
+}
+
+pub(crate) fn default_topology_key() -> String {
+    "kubernetes.io/hostname".into()
+}

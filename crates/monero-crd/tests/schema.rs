@@ -1,0 +1,432 @@
+//! The CRD schemas refuse bad objects the way the API server would: first the
+//! structural schema (types, enums, ranges, required), checked with a JSON
+//! Schema validator, then the CEL rules, evaluated by kube's CEL validator
+//! (with the apiserver's defaulting applied first). The proposal's examples
+//! and the samples must pass.
+
+use std::path::PathBuf;
+
+use kube::core::cel::{Validator, apply_defaults, compile_schema};
+use serde_json::{Value, json};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn schema(kind: &str) -> Value {
+    let crd = monero_crd::crds()
+        .into_iter()
+        .find(|c| c.spec.names.kind == kind)
+        .unwrap();
+    let v = &crd.spec.versions[0];
+    serde_json::to_value(
+        v.schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Every reason the API server would give for refusing `obj` (an update when
+/// `old` is given). Empty means accepted.
+fn refusals(obj: &Value, old: Option<&Value>) -> Vec<String> {
+    let kind = obj["kind"].as_str().unwrap();
+    let schema = schema(kind);
+    let obj = apply_defaults(&schema, obj);
+    let old = old.map(|o| apply_defaults(&schema, o));
+    let structural = jsonschema::draft4::new(&schema).unwrap();
+    let mut out: Vec<String> = structural
+        .iter_errors(&obj)
+        .map(|e| format!("{}: {}", e.instance_path(), e))
+        .collect();
+    if out.is_empty()
+        && let Err(errors) = Validator::new().validate(&schema, &obj, old.as_ref())
+    {
+        out.extend(errors.as_slice().iter().map(|e| e.to_string()));
+    }
+    out
+}
+
+fn assert_refused(obj: &Value, old: Option<&Value>, needles: &[&str]) {
+    let why = refusals(obj, old);
+    assert!(!why.is_empty(), "accepted but should be refused: {obj}");
+    let all = why.join("\n");
+    for n in needles {
+        assert!(all.contains(n), "refusal does not mention {n:?}:\n{all}");
+    }
+}
+
+fn nodeset(spec: Value) -> Value {
+    json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNodeSet",
+           "metadata": {"name": "n"}, "spec": spec})
+}
+
+fn network(spec: Value) -> Value {
+    json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork",
+           "metadata": {"name": "n"}, "spec": spec})
+}
+
+fn miners(spec: Value) -> Value {
+    json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet",
+           "metadata": {"name": "m"}, "spec": spec})
+}
+
+fn samples() -> Vec<(String, Value)> {
+    let dir = repo_root().join("config/samples");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("utxo_") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            out.push((name, serde_saphyr::from_str::<Value>(&text).unwrap()));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn the_samples_are_accepted_and_deserialize() {
+    let samples = samples();
+    assert_eq!(samples.len(), 4, "{samples:?}");
+    for (name, obj) in samples {
+        assert_eq!(refusals(&obj, None), Vec::<String>::new(), "{name}");
+        match obj["kind"].as_str().unwrap() {
+            "MoneroNodeSet" => {
+                drop(serde_json::from_value::<monero_crd::MoneroNodeSet>(obj).unwrap())
+            }
+            "MoneroNetwork" => {
+                drop(serde_json::from_value::<monero_crd::MoneroNetwork>(obj).unwrap())
+            }
+            "MoneroMiningNodeSet" => {
+                drop(serde_json::from_value::<monero_crd::MoneroMiningNodeSet>(obj).unwrap())
+            }
+            other => panic!("unexpected kind {other} in {name}"),
+        }
+    }
+}
+
+#[test]
+fn the_proposals_examples_are_the_samples() {
+    // The samples are the proposal's YAML; a reformatting of the samples that
+    // changed what they say would show here.
+    let samples = samples();
+    let by_name = |n: &str| {
+        samples
+            .iter()
+            .find(|(name, _)| name == n)
+            .unwrap()
+            .1
+            .clone()
+    };
+    let ns = by_name("utxo_v1alpha1_moneronodeset.yaml");
+    assert_eq!(ns["spec"]["replicas"], 3);
+    assert_eq!(ns["spec"]["hardAntiAffinity"], true);
+    assert_eq!(ns["spec"]["monerod"]["image"], "utxobr/monerod:v0.17.2.0");
+    assert_eq!(ns["spec"]["monerod"]["args"].as_array().unwrap().len(), 6);
+    let net = by_name("utxo_v1alpha1_moneronetwork.yaml");
+    assert_eq!(
+        net["spec"]["template"]["spec"]["monerod"]["args"],
+        json!(["--regtest", "--fixed-difficulty=1"])
+    );
+    let m = by_name("utxo_v1alpha1_monerominingnodeset.yaml");
+    assert!(
+        m["spec"]["xmrig"]["args"][3]
+            .as_str()
+            .unwrap()
+            .ends_with(".node-$(id)")
+    );
+    let tor = by_name("utxo_v1alpha1_moneronodeset_tor.yaml");
+    assert_eq!(tor["spec"], json!({"tor": {"enabled": true}}));
+}
+
+#[test]
+fn defaults_are_applied_as_the_api_server_would() {
+    let obj = apply_defaults(&schema("MoneroNodeSet"), &nodeset(json!({})));
+    assert_eq!(obj["spec"]["replicas"], 1);
+    assert_eq!(obj["spec"]["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(obj["spec"]["exporter"]["enabled"], true);
+    assert_eq!(obj["spec"]["readiness"], "Synchronized");
+    let obj = apply_defaults(&schema("MoneroNetwork"), &network(json!({})));
+    assert_eq!(obj["spec"]["replicas"], 2);
+}
+
+#[test]
+fn bad_enums_are_refused_naming_the_field() {
+    assert_refused(
+        &nodeset(json!({"network": "mainnnet"})),
+        None,
+        &["/spec/network", "mainnnet"],
+    );
+    assert_refused(
+        &nodeset(json!({"service": {"type": "External"}})),
+        None,
+        &["/spec/service/type", "External"],
+    );
+    assert_refused(
+        &nodeset(json!({"readiness": "Always"})),
+        None,
+        &["/spec/readiness"],
+    );
+    assert_refused(
+        &nodeset(json!({"storage": {"retention": {"whenScaled": "Forget"}}})),
+        None,
+        &["/spec/storage/retention/whenScaled"],
+    );
+    assert_refused(
+        &miners(
+            json!({"xmrig": {"config": {"pools": [{"url": "p:1"}], "randomx": {"mode": "turbo"}}}}),
+        ),
+        None,
+        &["/spec/xmrig/config/randomx/mode"],
+    );
+}
+
+#[test]
+fn out_of_range_numbers_and_wrong_types_are_refused() {
+    assert_refused(
+        &nodeset(json!({"replicas": -1})),
+        None,
+        &["/spec/replicas", "minimum"],
+    );
+    assert_refused(
+        &nodeset(json!({"replicas": "3"})),
+        None,
+        &["/spec/replicas"],
+    );
+    assert_refused(
+        &network(json!({"replicas": 1000})),
+        None,
+        &["/spec/replicas", "maximum"],
+    );
+    assert_refused(
+        &nodeset(json!({"monerod": {"logLevel": 9}})),
+        None,
+        &["/spec/monerod/logLevel"],
+    );
+    assert_refused(
+        &miners(json!({"xmrig": {"config": {"pools": [{"url": "p:1"}], "donateLevel": 100}}})),
+        None,
+        &["/spec/xmrig/config/donateLevel"],
+    );
+    assert_refused(
+        &miners(
+            json!({"xmrig": {"config": {"pools": [{"url": "p:1"}], "cpu": {"maxThreadsHint": 0}}}}),
+        ),
+        None,
+        &["/spec/xmrig/config/cpu/maxThreadsHint"],
+    );
+    assert_refused(
+        &nodeset(json!({"topologyKey": ""})),
+        None,
+        &["/spec/topologyKey"],
+    );
+}
+
+#[test]
+fn missing_required_fields_are_refused() {
+    assert_refused(
+        &nodeset(json!({"monerod": {"rpc": {"login": {}}}})),
+        None,
+        &["/spec/monerod/rpc/login", "secretName"],
+    );
+    assert_refused(&miners(json!({"xmrig": {"config": {}}})), None, &["pools"]);
+    assert_refused(
+        &miners(json!({"xmrig": {"config": {"pools": []}}})),
+        None,
+        &["/spec/xmrig/config/pools"],
+    );
+}
+
+#[test]
+fn pool_rules_are_refused_with_their_message() {
+    let pool = |p: Value| miners(json!({"xmrig": {"config": {"pools": [p]}}}));
+    assert_refused(&pool(json!({})), None, &["exactly one of url and nodeSet"]);
+    assert_refused(
+        &pool(json!({"url": "p:1", "nodeSet": "nodes", "user": "w"})),
+        None,
+        &["exactly one of url and nodeSet"],
+    );
+    assert_refused(
+        &pool(json!({"url": "p:1", "user": "w", "userSecretRef": {"name": "s", "key": "k"}})),
+        None,
+        &["user or userSecretRef, not both"],
+    );
+    assert_refused(
+        &pool(json!({"url": "p:1", "pass": "x", "passSecretRef": {"name": "s", "key": "k"}})),
+        None,
+        &["pass or passSecretRef, not both"],
+    );
+    assert_refused(
+        &pool(json!({"nodeSet": "nodes"})),
+        None,
+        &["needs the wallet address"],
+    );
+    assert_eq!(
+        refusals(&pool(json!({"nodeSet": "nodes", "user": "4abc"})), None),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn network_is_immutable() {
+    let old = nodeset(json!({"network": "stagenet"}));
+    assert_eq!(refusals(&old, Some(&old)), Vec::<String>::new());
+    assert_refused(
+        &nodeset(json!({"network": "mainnet"})),
+        Some(&old),
+        &["spec.network is immutable"],
+    );
+    assert_refused(
+        &nodeset(json!({})),
+        Some(&old),
+        &["spec.network is immutable"],
+    );
+    // Setting it when it was unset is allowed (the args decided before).
+    assert_eq!(
+        refusals(&old, Some(&nodeset(json!({})))),
+        Vec::<String>::new()
+    );
+
+    let old = network(json!({"template": {"spec": {"network": "regtest"}}}));
+    assert_refused(
+        &network(json!({"template": {"spec": {"network": "testnet"}}})),
+        Some(&old),
+        &["spec.template.spec.network is immutable"],
+    );
+}
+
+#[test]
+fn storage_may_grow_but_not_shrink_and_its_class_is_fixed() {
+    let with = |s: Value| nodeset(json!({"storage": s}));
+    let old = with(json!({"size": "100Gi", "storageClassName": "fast"}));
+    assert_eq!(
+        refusals(
+            &with(json!({"size": "200Gi", "storageClassName": "fast"})),
+            Some(&old)
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        refusals(
+            &with(json!({"size": "0.5Ti", "storageClassName": "fast"})),
+            Some(&old)
+        ),
+        Vec::<String>::new()
+    );
+    assert_refused(
+        &with(json!({"size": "50Gi", "storageClassName": "fast"})),
+        Some(&old),
+        &["storage.size may grow but not shrink"],
+    );
+    assert_refused(
+        &with(json!({"size": "100Gi", "storageClassName": "slow"})),
+        Some(&old),
+        &["storage.storageClassName is immutable"],
+    );
+    assert_refused(
+        &with(json!({"size": "100Gi"})),
+        Some(&old),
+        &["storageClassName is immutable"],
+    );
+}
+
+#[test]
+fn every_cel_rule_compiles_within_the_cost_budget() {
+    for crd in monero_crd::crds() {
+        let kind = crd.spec.names.kind.clone();
+        let compiled = compile_schema(&schema(&kind));
+        let errors: Vec<String> = compiled
+            .compilation_errors()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{kind}: {errors:?}");
+    }
+}
+
+#[test]
+fn every_field_has_a_description() {
+    fn walk(path: &str, s: &Value, missing: &mut Vec<String>) {
+        if let Some(props) = s.get("properties").and_then(Value::as_object) {
+            for (name, p) in props {
+                let here = format!("{path}.{name}");
+                let skip = matches!(name.as_str(), "apiVersion" | "kind" | "metadata");
+                if !skip
+                    && p.get("description")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .is_empty()
+                {
+                    missing.push(here.clone());
+                }
+                walk(&here, p, missing);
+            }
+        }
+        if let Some(items) = s.get("items") {
+            walk(&format!("{path}[]"), items, missing);
+        }
+        if let Some(ap) = s.get("additionalProperties").filter(|v| v.is_object()) {
+            walk(&format!("{path}{{}}"), ap, missing);
+        }
+    }
+    for crd in monero_crd::crds() {
+        let kind = crd.spec.names.kind.clone();
+        let mut missing = Vec::new();
+        walk(&kind, &schema(&kind), &mut missing);
+        assert!(
+            missing.is_empty(),
+            "fields without a description: {missing:#?}"
+        );
+    }
+}
+
+#[test]
+fn every_kind_has_status_scale_and_printer_columns() {
+    for crd in monero_crd::crds() {
+        assert_eq!(crd.spec.group, "utxo.com.br");
+        let v = &crd.spec.versions[0];
+        assert_eq!(v.name, "v1alpha1");
+        let sub = v.subresources.as_ref().unwrap();
+        assert!(sub.status.is_some());
+        let scale = sub.scale.as_ref().unwrap();
+        assert_eq!(scale.spec_replicas_path, ".spec.replicas");
+        assert_eq!(scale.status_replicas_path, ".status.replicas");
+        assert_eq!(
+            scale.label_selector_path.as_deref(),
+            Some(".status.selector")
+        );
+        let cols: Vec<&str> = v
+            .additional_printer_columns
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        for c in ["Replicas", "Ready", "Age"] {
+            assert!(cols.contains(&c), "{}: {cols:?}", crd.spec.names.kind);
+        }
+        if crd.spec.names.kind != "MoneroMiningNodeSet" {
+            assert!(
+                cols.contains(&"Height") && cols.contains(&"Synced"),
+                "{cols:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_checked_in_crds_are_current() {
+    let path = repo_root().join("config/crd/monero-operator.crds.yaml");
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    let generated = monero_crd::crds_yaml().unwrap();
+    assert!(
+        checked_in == generated,
+        "{} is stale: run `make crds` (monero-operator crd > that file) and commit it",
+        path.display()
+    );
+}
