@@ -5,6 +5,10 @@
 //! [`crds`] returns the CustomResourceDefinitions and [`crds_yaml`] the YAML
 //! checked in under `config/crd/`.
 
+// kube's printcolumn(...) attributes repeat `type_ = ...`, which clippy takes for
+// a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 mod common;
 mod mining;
 mod network;

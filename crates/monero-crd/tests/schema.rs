@@ -3,6 +3,7 @@
 //! Schema validator, then the CEL rules, evaluated by kube's CEL validator
 //! (with the apiserver's defaulting applied first). The proposal's examples
 //! and the samples must pass.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
