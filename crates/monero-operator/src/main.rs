@@ -1,0 +1,88 @@
+//! monero-operator: `run` the controllers, print the `crd`s, or `render` what
+//! would be applied for the custom resources in a file.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use monero_reconciler::build::{Context, Images};
+
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the CustomResourceDefinitions as YAML.
+    Crd,
+    /// Print, as a YAML stream, every object the operator would apply for the
+    /// custom resources in FILE (Secrets and MoneroNodeSets in the file stand
+    /// in for the cluster's). No cluster is contacted.
+    Render {
+        /// YAML file with MoneroNodeSet, MoneroNetwork or MoneroMiningNodeSet
+        /// objects; `-` reads standard input.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        #[command(flatten)]
+        defaults: Defaults,
+    },
+}
+
+/// What every resource gets unless it says otherwise.
+#[derive(Args, Debug, Clone)]
+struct Defaults {
+    /// Default monerod image.
+    #[arg(long, env = "MONERO_OPERATOR_MONEROD_IMAGE", default_value_t = Images::default().monerod)]
+    monerod_image: String,
+    /// Default monero-exporter image.
+    #[arg(long, env = "MONERO_OPERATOR_EXPORTER_IMAGE", default_value_t = Images::default().exporter)]
+    exporter_image: String,
+    /// Default xmrig image.
+    #[arg(long, env = "MONERO_OPERATOR_XMRIG_IMAGE", default_value_t = Images::default().xmrig)]
+    xmrig_image: String,
+    /// The cluster's DNS domain, for the fully qualified names of network peers.
+    #[arg(
+        long,
+        env = "MONERO_OPERATOR_CLUSTER_DOMAIN",
+        default_value = "cluster.local"
+    )]
+    cluster_domain: String,
+}
+
+impl Defaults {
+    fn context(&self) -> Context {
+        let mut ctx = Context::new(Images {
+            monerod: self.monerod_image.clone(),
+            exporter: self.exporter_image.clone(),
+            xmrig: self.xmrig_image.clone(),
+        });
+        ctx.cluster_domain = self.cluster_domain.clone();
+        ctx
+    }
+}
+
+fn render(file: &PathBuf, defaults: &Defaults) -> Result<()> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let rendered = monero_reconciler::render::render(&text, &defaults.context())
+        .with_context(|| format!("{}", file.display()))?;
+    print!("{}", monero_reconciler::render::to_yaml(&rendered)?);
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Crd => {
+            print!("{}", monero_crd::crds_yaml()?);
+            Ok(())
+        }
+        Command::Render { file, defaults } => render(file, defaults),
+    }
+}

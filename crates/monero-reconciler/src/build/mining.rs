@@ -1,0 +1,278 @@
+//! xmrig workloads (MoneroMiningNodeSet).
+//!
+//! A StatefulSet rather than a Deployment, because `$(id)` must be a stable
+//! replica index: each pod gets the env var `id` from its
+//! `apps.kubernetes.io/pod-index` label, and Kubernetes expands `$(id)` in the
+//! args. The typed config becomes one xmrig config file per index in a Secret
+//! (it may hold pool passwords); the pod picks its own with `$(id)`. Scaling
+//! adds files without changing the others, so it rolls no running miner.
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, PodSpec, PodTemplateSpec, Secret, SecretVolumeSource, Service,
+    ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use monero_crd::{MoneroMiningNodeSet, Pool, XmrigConfig};
+use serde_json::{Value, json};
+
+use super::pod::{
+    anti_affinity, apply_overrides, container_security, field_env, pod_labels, pod_security,
+    requests,
+};
+use super::{
+    CONFIG_HASH_ANNOTATION, Child, Context, Desired, Owner, check_name, config_hash, invalid,
+};
+use crate::args::merge_args;
+use crate::error::InvalidSpec;
+
+/// The `app.kubernetes.io/name` of xmrig pods.
+pub const XMRIG_WORKLOAD: &str = "xmrig";
+const CONFIG_DIR: &str = "/etc/xmrig";
+const ID_PLACEHOLDER: &str = "$(id)";
+
+/// Builds the objects of a MoneroMiningNodeSet.
+pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, InvalidSpec> {
+    let owner = Owner::of("MoneroMiningNodeSet", &set.metadata);
+    check_name(&owner, 9)?;
+    let spec = &set.spec;
+    if spec.replicas < 0 {
+        return Err(invalid(&owner, "spec.replicas", "must not be negative"));
+    }
+    let x = &spec.xmrig;
+    let selector = owner.selector_labels(XMRIG_WORKLOAD);
+    let secret_name = format!("{}-xmrig", owner.name);
+    let headless_name = format!("{}-headless", owner.name);
+    let mut children = Vec::new();
+
+    let mut defaults: Vec<String> = vec!["--no-color".into()];
+    let mut hash = String::new();
+    if let Some(config) = &x.config {
+        let template = xmrig_config(&owner, config, ctx)?;
+        let text = serde_json::to_string_pretty(&template).map_err(|e| {
+            invalid(
+                &owner,
+                "spec.xmrig.config",
+                format!("cannot be written as JSON: {e}"),
+            )
+        })?;
+        // The hash covers the config before $(id) is filled in, so adding
+        // replicas does not roll the running ones.
+        hash = config_hash([("config.json", text.as_bytes())]);
+        let data = (0..spec.replicas)
+            .map(|i| {
+                (
+                    format!("config-{i}.json"),
+                    ByteString(text.replace(ID_PLACEHOLDER, &i.to_string()).into_bytes()),
+                )
+            })
+            .collect();
+        children.push(Child::Secret(Box::new(Secret {
+            metadata: owner.child_meta(&secret_name, XMRIG_WORKLOAD),
+            data: Some(data),
+            type_: Some("Opaque".into()),
+            ..Secret::default()
+        })));
+        defaults.push(format!("--config={CONFIG_DIR}/config-$(id).json"));
+    }
+    children.push(Child::Service(Box::new(Service {
+        metadata: owner.child_meta(&headless_name, XMRIG_WORKLOAD),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".into()),
+            selector: Some(selector.clone()),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    })));
+
+    let mut mounts = vec![VolumeMount {
+        name: "tmp".into(),
+        mount_path: "/tmp".into(),
+        ..VolumeMount::default()
+    }];
+    let mut volumes = vec![Volume {
+        name: "tmp".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }];
+    if x.config.is_some() {
+        mounts.push(VolumeMount {
+            name: "config".into(),
+            mount_path: CONFIG_DIR.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+        volumes.push(Volume {
+            name: "config".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret_name),
+                default_mode: Some(0o440),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    let container = Container {
+        name: "xmrig".into(),
+        image: Some(x.image.clone().unwrap_or_else(|| ctx.images.xmrig.clone())),
+        image_pull_policy: Some(
+            x.image_pull_policy
+                .map_or("IfNotPresent", |p| p.as_str())
+                .into(),
+        ),
+        args: Some(merge_args(&defaults, &x.args)),
+        env: Some(vec![field_env(
+            "id",
+            "metadata.labels['apps.kubernetes.io/pod-index']",
+        )]),
+        resources: Some(
+            x.resources
+                .clone()
+                .unwrap_or_else(|| requests("1", "2600Mi")),
+        ),
+        security_context: Some(container_security()),
+        volume_mounts: Some(mounts),
+        ..Container::default()
+    };
+    let mut pod = PodSpec {
+        containers: vec![container],
+        security_context: Some(pod_security()),
+        affinity: Some(anti_affinity(
+            spec.hard_anti_affinity,
+            &spec.topology_key,
+            selector.clone(),
+        )),
+        termination_grace_period_seconds: Some(30),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        volumes: Some(volumes),
+        ..PodSpec::default()
+    };
+    apply_overrides(&mut pod, &spec.pod);
+    let mut annotations = spec.pod.annotations.clone();
+    if !hash.is_empty() {
+        annotations.insert(CONFIG_HASH_ANNOTATION.into(), hash);
+    }
+    let sts = StatefulSet {
+        metadata: owner.child_meta(&owner.name, XMRIG_WORKLOAD),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(spec.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                ..LabelSelector::default()
+            },
+            service_name: Some(headless_name),
+            pod_management_policy: Some("Parallel".into()),
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("RollingUpdate".into()),
+                ..StatefulSetUpdateStrategy::default()
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels(&spec.pod, None, owner.labels(XMRIG_WORKLOAD))),
+                    annotations: (!annotations.is_empty()).then_some(annotations),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            ..StatefulSetSpec::default()
+        }),
+        ..StatefulSet::default()
+    };
+    children.push(Child::StatefulSet(Box::new(sts)));
+    Ok(Desired {
+        children,
+        selector: owner.selector_string(XMRIG_WORKLOAD),
+    })
+}
+
+/// xmrig's config.json for the typed config, with `$(id)` still in place.
+/// Secrets are resolved here; autosave is off because the file is read-only.
+pub fn xmrig_config(owner: &Owner, c: &XmrigConfig, ctx: &Context) -> Result<Value, InvalidSpec> {
+    let mut pools = Vec::new();
+    for (i, p) in c.pools.iter().enumerate() {
+        pools.push(pool(owner, i, p, ctx)?);
+    }
+    let mut cpu = json!({"enabled": true, "huge-pages": true});
+    if let Some(h) = c.cpu.max_threads_hint {
+        cpu["max-threads-hint"] = json!(h);
+    }
+    if let Some(p) = c.cpu.priority {
+        cpu["priority"] = json!(p);
+    }
+    let mut out = json!({
+        "autosave": false,
+        "background": false,
+        "colors": false,
+        "cpu": cpu,
+        "opencl": {"enabled": false},
+        "cuda": {"enabled": false},
+        "randomx": {"mode": c.randomx.mode.as_str(), "1gb-pages": c.randomx.one_gb_pages},
+        "pools": pools,
+    });
+    if let Some(d) = c.donate_level {
+        out["donate-level"] = json!(d);
+        out["donate-over-proxy"] = json!(d);
+    }
+    Ok(out)
+}
+
+fn pool(owner: &Owner, i: usize, p: &Pool, ctx: &Context) -> Result<Value, InvalidSpec> {
+    let field = format!("spec.xmrig.config.pools[{i}]");
+    let secret = |r: &monero_crd::SecretKeyRef, sub: &str| {
+        ctx.secret_value(&r.name, &r.key)
+            .map_err(|m| invalid(owner, &format!("{field}.{sub}"), m))
+    };
+    let user = match (&p.user, &p.user_secret_ref) {
+        (Some(u), _) => Some(u.clone()),
+        (None, Some(r)) => Some(secret(r, "userSecretRef")?),
+        (None, None) => None,
+    };
+    let pass = match (&p.pass, &p.pass_secret_ref) {
+        (Some(u), _) => Some(u.clone()),
+        (None, Some(r)) => Some(secret(r, "passSecretRef")?),
+        (None, None) => None,
+    };
+    let mut v = json!({"tls": p.tls, "keepalive": p.keepalive});
+    match (&p.url, &p.node_set) {
+        (Some(url), None) => v["url"] = json!(url),
+        (None, Some(ns)) => {
+            let net = ctx.node_sets.get(ns).ok_or_else(|| {
+                invalid(
+                    owner,
+                    &format!("{field}.nodeSet"),
+                    format!(
+                        "MoneroNodeSet {ns} not found in namespace {}",
+                        owner.namespace
+                    ),
+                )
+            })?;
+            v["url"] = json!(format!(
+                "{ns}.{}.svc.{}:{}",
+                owner.namespace,
+                ctx.cluster_domain,
+                net.ports().restricted_rpc
+            ));
+            v["daemon"] = json!(true);
+            v["coin"] = json!("monero");
+        }
+        _ => {
+            return Err(invalid(
+                owner,
+                &field,
+                "needs exactly one of url and nodeSet",
+            ));
+        }
+    }
+    if let Some(u) = user {
+        v["user"] = json!(u);
+    }
+    if let Some(p) = pass {
+        v["pass"] = json!(p);
+    }
+    if let Some(r) = &p.rig_id {
+        v["rig-id"] = json!(r);
+    }
+    Ok(v)
+}

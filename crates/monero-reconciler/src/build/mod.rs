@@ -1,0 +1,183 @@
+//! Pure builders: a custom resource plus the little state it refers to (user
+//! Secrets, other sets' networks) in, the Kubernetes objects to apply out.
+//! Nothing here talks to the API server, so every output can be tested field
+//! by field and printed by `monero-operator render`.
+
+mod meta;
+mod mining;
+mod node;
+mod pod;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use meta::{CONFIG_HASH_ANNOTATION, INSTANCE_LABEL, MANAGER, NAME_LABEL, Owner};
+pub use mining::{XMRIG_WORKLOAD, mining_set};
+pub use node::{MONEROD_WORKLOAD, NodeKind, effective_network, network, node_set};
+
+use crate::error::InvalidSpec;
+
+/// The images the operator uses when a resource does not name its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Images {
+    /// monerod.
+    pub monerod: String,
+    /// monero-exporter.
+    pub exporter: String,
+    /// xmrig.
+    pub xmrig: String,
+}
+
+impl Default for Images {
+    fn default() -> Self {
+        let tag = env!("CARGO_PKG_VERSION");
+        Images {
+            monerod: format!("ghcr.io/monero-operator/monerod:{tag}"),
+            exporter: format!("ghcr.io/monero-operator/exporter:{tag}"),
+            xmrig: format!("ghcr.io/monero-operator/xmrig:{tag}"),
+        }
+    }
+}
+
+/// Everything a builder needs besides the custom resource itself.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// Default images.
+    pub images: Images,
+    /// The cluster's DNS domain, for fully qualified peer names. Default cluster.local.
+    pub cluster_domain: String,
+    /// Data of the user Secrets the resource refers to, by Secret name.
+    pub secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// Networks of the MoneroNodeSets in the namespace, by name (for solo mining).
+    pub node_sets: BTreeMap<String, monero_crd::Network>,
+}
+
+impl Context {
+    /// A context with the given images and the default cluster domain.
+    pub fn new(images: Images) -> Context {
+        Context {
+            images,
+            cluster_domain: "cluster.local".into(),
+            ..Context::default()
+        }
+    }
+
+    /// The value of `key` in the user Secret `name`, as UTF-8 text.
+    pub(crate) fn secret_value(&self, name: &str, key: &str) -> Result<String, String> {
+        let data = self
+            .secrets
+            .get(name)
+            .ok_or_else(|| format!("Secret {name} not found"))?;
+        let bytes = data
+            .get(key)
+            .ok_or_else(|| format!("Secret {name} has no key {key}"))?;
+        String::from_utf8(bytes.clone())
+            .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+            .map_err(|_| format!("Secret {name} key {key} is not UTF-8 text"))
+    }
+}
+
+/// One object to apply.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Child {
+    /// Config files the pods read (they may hold a login).
+    Secret(Box<Secret>),
+    /// A Service.
+    Service(Box<Service>),
+    /// The workload.
+    StatefulSet(Box<StatefulSet>),
+    /// Keeps all but one replica up during voluntary disruptions.
+    PodDisruptionBudget(Box<PodDisruptionBudget>),
+}
+
+impl Child {
+    /// Kind and name, for logs and Events.
+    pub fn describe(&self) -> String {
+        let (kind, meta) = match self {
+            Child::Secret(o) => ("Secret", &o.metadata),
+            Child::Service(o) => ("Service", &o.metadata),
+            Child::StatefulSet(o) => ("StatefulSet", &o.metadata),
+            Child::PodDisruptionBudget(o) => ("PodDisruptionBudget", &o.metadata),
+        };
+        format!("{kind}/{}", meta.name.as_deref().unwrap_or(""))
+    }
+}
+
+/// The objects one custom resource should have, in the order to apply them
+/// (config before the workload that reads it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Desired {
+    /// The objects.
+    pub children: Vec<Child>,
+    /// The pods' label selector, for the status and the scale subresource.
+    pub selector: String,
+}
+
+impl Desired {
+    /// The StatefulSet, if any.
+    pub fn stateful_set(&self) -> Option<&StatefulSet> {
+        self.children.iter().find_map(|c| match c {
+            Child::StatefulSet(s) => Some(s.as_ref()),
+            _ => None,
+        })
+    }
+
+    /// Names of the children of one kind.
+    pub fn names_of(&self, pick: fn(&Child) -> bool) -> Vec<String> {
+        self.children
+            .iter()
+            .filter(|c| pick(c))
+            .filter_map(|c| c.describe().split_once('/').map(|(_, n)| n.to_string()))
+            .collect()
+    }
+}
+
+/// A short, stable hash of config data, for the pod template annotation.
+pub(crate) fn config_hash<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in parts {
+        h.update((k.len() as u64).to_le_bytes());
+        h.update(k.as_bytes());
+        h.update((v.len() as u64).to_le_bytes());
+        h.update(v);
+    }
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An InvalidSpec for `owner`.
+pub(crate) fn invalid(owner: &Owner, field: &str, message: impl Into<String>) -> InvalidSpec {
+    InvalidSpec {
+        kind: owner.kind.clone(),
+        namespace: owner.namespace.clone(),
+        name: owner.name.clone(),
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Kubernetes names of children must fit in 63 characters (Service names and
+/// the StatefulSet's pod labels); refuse a name that would not.
+pub(crate) fn check_name(owner: &Owner, longest_suffix: usize) -> Result<(), InvalidSpec> {
+    // StatefulSet pods get a controller-revision-hash label of name + 11 characters.
+    let max = 63 - longest_suffix.max(11);
+    if owner.name.len() > max {
+        return Err(invalid(
+            owner,
+            "metadata.name",
+            format!(
+                "is {} characters; at most {max} fit the names of its children",
+                owner.name.len()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! The reconciler of monero-operator: pure builders from custom resources to
+//! Kubernetes objects ([`build`]), and the controllers that apply them and
+//! report status ([`controller`]).
+
+pub mod args;
+pub mod build;
+pub mod error;
+pub mod render;
+
+pub use error::{Error, InvalidSpec};
