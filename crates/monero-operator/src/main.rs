@@ -7,6 +7,8 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use monero_reconciler::build::{Context, Images};
 
+mod run;
+
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
@@ -16,6 +18,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Watch MoneroNodeSets, MoneroNetworks and MoneroMiningNodeSets and
+    /// reconcile them (uses the in-cluster config or KUBECONFIG).
+    Run(RunArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
     /// Print, as a YAML stream, every object the operator would apply for the
@@ -29,6 +34,43 @@ enum Command {
         #[command(flatten)]
         defaults: Defaults,
     },
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    defaults: Defaults,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "MONERO_OPERATOR_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: std::net::SocketAddr,
+    /// Run without leader election (only with a single replica).
+    #[arg(long, env = "MONERO_OPERATOR_NO_LEADER_ELECTION")]
+    no_leader_election: bool,
+    /// Name of the Lease used for leader election.
+    #[arg(
+        long,
+        env = "MONERO_OPERATOR_LEASE_NAME",
+        default_value = "monero-operator"
+    )]
+    lease_name: String,
+    /// Namespace of the Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "monero-system")]
+    lease_namespace: String,
+    /// This replica's identity in the Lease.
+    #[arg(long, env = "POD_NAME", default_value = "monero-operator")]
+    identity: String,
+    /// Seconds between status refreshes of a set with replicas.
+    #[arg(long, env = "MONERO_OPERATOR_STATUS_INTERVAL", default_value_t = 30)]
+    status_interval: u64,
+    /// Log format.
+    #[arg(long, env = "MONERO_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// What every resource gets unless it says otherwise.
@@ -70,8 +112,14 @@ fn render(file: &PathBuf, defaults: &Defaults) -> Result<()> {
     } else {
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
     };
-    let rendered = monero_reconciler::render::render(&text, &defaults.context())
-        .with_context(|| format!("{}", file.display()))?;
+    let rendered =
+        monero_reconciler::render::render(&text, &defaults.context()).with_context(|| {
+            if file.as_os_str() == "-" {
+                "standard input".to_string()
+            } else {
+                file.display().to_string()
+            }
+        })?;
     print!("{}", monero_reconciler::render::to_yaml(&rendered)?);
     Ok(())
 }
@@ -79,6 +127,11 @@ fn render(file: &PathBuf, defaults: &Defaults) -> Result<()> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match &cli.command {
+        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(run::run(args)),
         Command::Crd => {
             print!("{}", monero_crd::crds_yaml()?);
             Ok(())

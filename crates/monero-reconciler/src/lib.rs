@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod build;
+pub mod controller;
 pub mod error;
 pub mod render;
 

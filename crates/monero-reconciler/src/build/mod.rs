@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 pub use meta::{CONFIG_HASH_ANNOTATION, INSTANCE_LABEL, MANAGER, NAME_LABEL, Owner};
 pub use mining::{XMRIG_WORKLOAD, mining_set};
-pub use node::{MONEROD_WORKLOAD, NodeKind, effective_network, network, node_set};
+pub use node::{EXPORTER_PORT, MONEROD_WORKLOAD, NodeKind, effective_network, network, node_set};
 
 use crate::error::InvalidSpec;
 

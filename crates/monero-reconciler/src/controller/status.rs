@@ -1,0 +1,354 @@
+//! Status: what each replica reports, folded into the custom resource's
+//! status with conditions whose transition times only move on a real change.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use monero_crd::{ReplicaStatus, SetStatus};
+
+/// What polling one pod found (absent fields were not readable).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// Height from the restricted RPC.
+    pub height: Option<u64>,
+    /// Target height.
+    pub target_height: Option<u64>,
+    /// Synchronized flag.
+    pub synchronized: Option<bool>,
+    /// Inbound peers (from the exporter).
+    pub incoming: Option<u64>,
+    /// Outbound peers (from the exporter).
+    pub outgoing: Option<u64>,
+    /// monerod version (from the exporter).
+    pub version: Option<String>,
+    /// Why something could not be read.
+    pub message: Option<String>,
+}
+
+/// Whether a pod's Ready condition is True.
+pub fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The inputs of a status computation.
+#[derive(Debug)]
+pub struct StatusInput<'a> {
+    /// The status currently stored (for stable transition times).
+    pub previous: Option<&'a SetStatus>,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// `spec.replicas`.
+    pub desired: i32,
+    /// Pod selector string.
+    pub selector: String,
+    /// The pods, with what polling found (None for kinds that are not polled).
+    pub pods: Vec<(String, bool, Option<Observed>)>,
+    /// Why the spec could not be applied, if it could not.
+    pub invalid: Option<String>,
+    /// Whether the nodes are expected to connect to each other (a network).
+    pub network: bool,
+    /// Notes that belong in the Ready message (for example a feature not yet applied).
+    pub notes: Vec<String>,
+    /// Now, for new transition times.
+    pub now: Timestamp,
+}
+
+/// Computes the new status. Pure: the same inputs give the same status, and a
+/// condition keeps its lastTransitionTime unless its status changes.
+pub fn compute(input: StatusInput<'_>) -> SetStatus {
+    let replicas = input.pods.len() as i32;
+    let ready = input.pods.iter().filter(|(_, r, _)| *r).count() as i32;
+    let polled = input.pods.iter().any(|(_, _, o)| o.is_some());
+    let nodes: Vec<ReplicaStatus> = input
+        .pods
+        .iter()
+        .map(|(name, ready, o)| {
+            let o = o.clone().unwrap_or_default();
+            ReplicaStatus {
+                name: name.clone(),
+                ready: *ready,
+                height: o.height,
+                target_height: o.target_height,
+                synchronized: o.synchronized,
+                incoming_connections: o.incoming,
+                outgoing_connections: o.outgoing,
+                version: o.version,
+                message: o.message,
+                ..ReplicaStatus::default()
+            }
+        })
+        .collect();
+    let synced = nodes
+        .iter()
+        .filter(|n| n.synchronized == Some(true))
+        .count();
+    let height = nodes.iter().filter_map(|n| n.height).max();
+
+    let old: BTreeMap<&str, &Condition> = input
+        .previous
+        .map(|s| s.conditions.iter().map(|c| (c.type_.as_str(), c)).collect())
+        .unwrap_or_default();
+    let generation = input.generation;
+    let cond = |type_: &str, ok: bool, reason: &str, message: String| {
+        let status = if ok { "True" } else { "False" };
+        let since = old
+            .get(type_)
+            .filter(|c| c.status == status)
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or(Time(input.now));
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message,
+            observed_generation: generation,
+            last_transition_time: since,
+        }
+    };
+
+    let mut conditions = Vec::new();
+    let all_ready = input.invalid.is_none() && ready == input.desired && replicas == input.desired;
+    let (reason, mut message) = if let Some(why) = &input.invalid {
+        ("InvalidSpec", why.clone())
+    } else if all_ready {
+        (
+            "AllReplicasReady",
+            format!("{ready}/{} replicas ready", input.desired),
+        )
+    } else {
+        (
+            "ReplicasNotReady",
+            format!("{ready}/{} replicas ready", input.desired),
+        )
+    };
+    for n in &input.notes {
+        message.push_str("; ");
+        message.push_str(n);
+    }
+    conditions.push(cond("Ready", all_ready, reason, message));
+    let progressing = input.invalid.is_none() && (replicas != input.desired || ready != replicas);
+    conditions.push(cond(
+        "Progressing",
+        progressing,
+        if progressing { "RollingOut" } else { "Stable" },
+        format!("{replicas} pods for {} desired", input.desired),
+    ));
+    let degraded = input.invalid.is_some() || (replicas > 0 && ready == 0);
+    conditions.push(cond(
+        "Degraded",
+        degraded,
+        if input.invalid.is_some() {
+            "InvalidSpec"
+        } else if degraded {
+            "NoReplicaReady"
+        } else {
+            "AsExpected"
+        },
+        if degraded {
+            "no replica can serve".into()
+        } else {
+            "at least one replica serves".into()
+        },
+    ));
+    if polled {
+        let all_synced = replicas > 0 && synced == nodes.len();
+        conditions.push(cond(
+            "Synced",
+            all_synced,
+            if all_synced {
+                "Synchronized"
+            } else {
+                "Syncing"
+            },
+            format!("{synced}/{} replicas synchronized", nodes.len()),
+        ));
+        if input.network {
+            // In a closed network each node should see every other one.
+            let want = (replicas - 1).max(0) as u64;
+            let connected = nodes.iter().all(|n| {
+                n.incoming_connections.unwrap_or(0) + n.outgoing_connections.unwrap_or(0) >= want
+            });
+            conditions.push(cond(
+                "Connected",
+                connected && replicas > 0,
+                if connected {
+                    "AllPeered"
+                } else {
+                    "MissingPeers"
+                },
+                format!("each node needs {want} peers"),
+            ));
+        }
+    }
+
+    SetStatus {
+        observed_generation: generation,
+        replicas,
+        ready_replicas: ready,
+        selector: input.selector,
+        height: if polled { height } else { None },
+        synchronized: polled.then(|| format!("{synced}/{}", nodes.len())),
+        conditions,
+        nodes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(
+        pods: Vec<(String, bool, Option<Observed>)>,
+        previous: Option<&SetStatus>,
+        now: i64,
+    ) -> StatusInput<'_> {
+        StatusInput {
+            previous,
+            generation: Some(3),
+            desired: 2,
+            selector: "a=b".into(),
+            pods,
+            invalid: None,
+            network: true,
+            notes: vec![],
+            now: Timestamp::from_second(now).unwrap(),
+        }
+    }
+
+    fn obs(h: u64, synced: bool, peers: u64) -> Option<Observed> {
+        Some(Observed {
+            height: Some(h),
+            target_height: Some(h),
+            synchronized: Some(synced),
+            incoming: Some(0),
+            outgoing: Some(peers),
+            version: Some("0.18.0.0-release".into()),
+            message: None,
+        })
+    }
+
+    fn cond<'a>(s: &'a SetStatus, t: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == t).unwrap()
+    }
+
+    #[test]
+    fn counts_heights_and_conditions() {
+        let s = compute(input(
+            vec![
+                ("n-0".into(), true, obs(10, true, 1)),
+                ("n-1".into(), false, obs(7, false, 1)),
+            ],
+            None,
+            100,
+        ));
+        assert_eq!((s.replicas, s.ready_replicas), (2, 1));
+        assert_eq!(s.height, Some(10));
+        assert_eq!(s.synchronized.as_deref(), Some("1/2"));
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(cond(&s, "Ready").status, "False");
+        assert_eq!(cond(&s, "Ready").message, "1/2 replicas ready");
+        assert_eq!(cond(&s, "Synced").status, "False");
+        assert_eq!(cond(&s, "Connected").status, "True");
+        assert_eq!(cond(&s, "Degraded").status, "False");
+        assert_eq!(s.nodes[1].height, Some(7));
+        assert_eq!(s.nodes[0].version.as_deref(), Some("0.18.0.0-release"));
+    }
+
+    #[test]
+    fn transition_times_move_only_on_a_change() {
+        let first = compute(input(
+            vec![
+                ("n-0".into(), true, obs(1, true, 1)),
+                ("n-1".into(), false, obs(1, true, 0)),
+            ],
+            None,
+            100,
+        ));
+        let t_ready = cond(&first, "Ready").last_transition_time.clone();
+        // Same state later: every time stays.
+        let again = compute(input(
+            vec![
+                ("n-0".into(), true, obs(2, true, 1)),
+                ("n-1".into(), false, obs(2, true, 0)),
+            ],
+            Some(&first),
+            200,
+        ));
+        assert_eq!(cond(&again, "Ready").last_transition_time, t_ready);
+        assert_eq!(
+            again
+                .conditions
+                .iter()
+                .map(|c| &c.last_transition_time)
+                .collect::<Vec<_>>(),
+            first
+                .conditions
+                .iter()
+                .map(|c| &c.last_transition_time)
+                .collect::<Vec<_>>()
+        );
+        // Ready flips: only Ready (and what really changed) moves.
+        let later = compute(input(
+            vec![
+                ("n-0".into(), true, obs(3, true, 1)),
+                ("n-1".into(), true, obs(3, true, 1)),
+            ],
+            Some(&again),
+            300,
+        ));
+        assert_eq!(cond(&later, "Ready").status, "True");
+        assert_eq!(
+            cond(&later, "Ready").last_transition_time,
+            Time(Timestamp::from_second(300).unwrap())
+        );
+        assert_eq!(
+            cond(&later, "Synced").last_transition_time,
+            cond(&first, "Synced").last_transition_time
+        );
+        assert_eq!(
+            cond(&later, "Connected").last_transition_time,
+            Time(Timestamp::from_second(300).unwrap())
+        );
+    }
+
+    #[test]
+    fn an_invalid_spec_is_not_ready_and_degraded_with_the_reason() {
+        let mut i = input(vec![], None, 1);
+        i.invalid = Some("MoneroNodeSet a/b: spec.monerod.args: bad".into());
+        i.notes = vec!["tor is not applied yet".into()];
+        let s = compute(i);
+        let r = cond(&s, "Ready");
+        assert_eq!(
+            (r.status.as_str(), r.reason.as_str()),
+            ("False", "InvalidSpec")
+        );
+        assert!(
+            r.message.contains("spec.monerod.args: bad")
+                && r.message.contains("tor is not applied yet")
+        );
+        assert_eq!(cond(&s, "Degraded").status, "True");
+        assert!(
+            s.conditions.iter().all(|c| c.type_ != "Synced"),
+            "nothing polled, no Synced"
+        );
+    }
+
+    #[test]
+    fn miners_have_no_sync_fields() {
+        let mut i = input(
+            vec![("m-0".into(), true, None), ("m-1".into(), true, None)],
+            None,
+            1,
+        );
+        i.network = false;
+        let s = compute(i);
+        assert_eq!(s.height, None);
+        assert_eq!(s.synchronized, None);
+        assert_eq!(cond(&s, "Ready").status, "True");
+    }
+}

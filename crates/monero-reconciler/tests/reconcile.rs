@@ -1,0 +1,616 @@
+//! Reconcile scenarios against a mocked API server (kube's tower-test
+//! pattern, with a small in-memory store behind it): create, no-op, spec
+//! change, scale up and down, invalid input, API errors with retry, status.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::fakeapi::FakeApi;
+use futures::future::BoxFuture;
+use monero_crd::{MoneroMiningNodeSet, MoneroNetwork, MoneroNodeSet};
+use monero_reconciler::Error;
+use monero_reconciler::controller::probe::{Probe, ProbeTarget};
+use monero_reconciler::controller::status::Observed;
+use monero_reconciler::controller::{
+    Config, State, backoff, error_policy, metrics::Metrics, reconcile,
+};
+use serde_json::{Value, json};
+
+const NS: &str = "test";
+const GROUP_PATH: &str = "/apis/utxo.com.br/v1alpha1/namespaces/test";
+
+/// Answers as a synced node at height 42 with 2 peers would.
+struct FixedProbe;
+
+impl Probe for FixedProbe {
+    fn observe(&self, t: ProbeTarget) -> BoxFuture<'static, Observed> {
+        Box::pin(async move {
+            Observed {
+                height: Some(42),
+                target_height: Some(42),
+                synchronized: Some(true),
+                incoming: Some(1),
+                outgoing: Some(1),
+                version: Some(format!("0.18.0.0-release@{}:{}", t.ip, t.rpc_port)),
+                message: None,
+            }
+        })
+    }
+}
+
+fn state(client: kube::Client) -> Arc<State> {
+    State::new(
+        client,
+        Config::default(),
+        Metrics::new().unwrap(),
+        Arc::new(FixedProbe),
+        "test-0".into(),
+    )
+}
+
+fn cr_path(plural: &str, name: &str) -> String {
+    format!("{GROUP_PATH}/{plural}/{name}")
+}
+
+/// Stores a custom resource (as `kubectl apply` would) and returns the stored copy.
+fn create(api: &FakeApi, plural: &str, obj: Value) -> Value {
+    let name = obj["metadata"]["name"].as_str().unwrap().to_string();
+    let mut obj = obj;
+    obj["metadata"]["namespace"] = json!(NS);
+    obj["metadata"]["uid"] = json!(format!("uid-{name}"));
+    obj["metadata"]["generation"] = json!(1);
+    api.put(&cr_path(plural, &name), obj);
+    api.get(&cr_path(plural, &name)).unwrap()
+}
+
+/// The latest copy, as the watcher would hand it to the next reconcile.
+fn latest<K: serde::de::DeserializeOwned>(api: &FakeApi, plural: &str, name: &str) -> Arc<K> {
+    Arc::new(serde_json::from_value(api.get(&cr_path(plural, name)).unwrap()).unwrap())
+}
+
+fn nodeset(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNodeSet", "metadata": {"name": name}, "spec": spec})
+}
+
+fn write_paths(api: &FakeApi) -> Vec<String> {
+    api.writes()
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect()
+}
+
+fn add_pod(api: &FakeApi, name: &str, set: &str, workload: &str, ready: bool) {
+    api.put(
+        &format!("/api/v1/namespaces/{NS}/pods/{name}"),
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": name, "namespace": NS, "labels": {
+                   "app.kubernetes.io/name": workload, "app.kubernetes.io/instance": set}},
+               "status": {"podIP": "10.0.0.7", "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}}),
+    );
+}
+
+#[tokio::test]
+async fn create_applies_every_child_then_an_unchanged_object_causes_no_write() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(
+        &api,
+        "moneronodesets",
+        nodeset(
+            "nodes",
+            json!({"replicas": 3, "monerod": {"args": ["--public"]}}),
+        ),
+    );
+
+    let action = reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        action,
+        kube::runtime::controller::Action::requeue(Duration::from_secs(30))
+    );
+    let writes = write_paths(&api);
+    let base = format!("/api/v1/namespaces/{NS}");
+    for expected in [
+        format!("PATCH {base}/secrets/nodes-monerod"),
+        format!("PATCH {base}/services/nodes-headless"),
+        format!("PATCH {base}/services/nodes"),
+        format!("PATCH /apis/apps/v1/namespaces/{NS}/statefulsets/nodes"),
+        format!("PATCH /apis/policy/v1/namespaces/{NS}/poddisruptionbudgets/nodes"),
+        format!("PATCH {}/status", cr_path("moneronodesets", "nodes")),
+    ] {
+        assert!(
+            writes.contains(&expected),
+            "missing {expected} in {writes:#?}"
+        );
+    }
+    assert_eq!(writes.len(), 6, "{writes:#?}");
+    // Every apply is server-side apply under one field manager, forced.
+    for s in api.seen().iter().filter(|s| s.method == "PATCH") {
+        assert!(
+            s.query.contains("fieldManager=monero-operator") && s.query.contains("force=true"),
+            "{s:?}"
+        );
+    }
+    let sts = api
+        .get(&format!("/apis/apps/v1/namespaces/{NS}/statefulsets/nodes"))
+        .unwrap();
+    assert_eq!(sts["spec"]["replicas"], 3);
+    assert_eq!(sts["metadata"]["ownerReferences"][0]["uid"], "uid-nodes");
+    assert_eq!(sts["metadata"]["ownerReferences"][0]["controller"], true);
+    let events = api.events();
+    assert!(
+        events.iter().any(|e| e["reason"] == "Applied"),
+        "{events:#?}"
+    );
+    let status = &api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"];
+    assert_eq!(status["observedGeneration"], 1);
+    assert_eq!(
+        status["selector"],
+        "app.kubernetes.io/instance=nodes,app.kubernetes.io/name=monerod"
+    );
+
+    // Again, with what the cluster now holds: reads only.
+    api.clear_seen();
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(write_paths(&api), Vec::<String>::new());
+    assert!(
+        api.seen().iter().all(|s| !s.is_event()),
+        "no Event for a no-op: {:#?}",
+        api.seen()
+    );
+    let reads = api.seen().len();
+    assert!(
+        reads <= 10,
+        "an unchanged object took {reads} requests: {:#?}",
+        api.seen()
+    );
+}
+
+#[tokio::test]
+async fn a_spec_change_rewrites_only_what_it_touches() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(
+        &api,
+        "moneronodesets",
+        nodeset("nodes", json!({"replicas": 2})),
+    );
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+
+    let path = cr_path("moneronodesets", "nodes");
+    let mut obj = api.get(&path).unwrap();
+    obj["spec"]["monerod"] = json!({"image": "example/monerod:v0.18.4.0"});
+    obj["metadata"]["generation"] = json!(2);
+    api.put(&path, obj);
+    api.clear_seen();
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        write_paths(&api),
+        vec![
+            format!("PATCH /apis/apps/v1/namespaces/{NS}/statefulsets/nodes"),
+            format!("PATCH {path}/status")
+        ]
+    );
+    let sts = api
+        .get(&format!("/apis/apps/v1/namespaces/{NS}/statefulsets/nodes"))
+        .unwrap();
+    assert_eq!(
+        sts["spec"]["template"]["spec"]["containers"][0]["image"],
+        "example/monerod:v0.18.4.0"
+    );
+    assert_eq!(api.get(&path).unwrap()["status"]["observedGeneration"], 2);
+}
+
+#[tokio::test]
+async fn scaling_a_set_to_one_removes_its_disruption_budget_and_back_up_restores_it() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(
+        &api,
+        "moneronodesets",
+        nodeset("nodes", json!({"replicas": 3})),
+    );
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    let pdb = format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets/nodes");
+    assert!(api.get(&pdb).is_some());
+
+    let path = cr_path("moneronodesets", "nodes");
+    for (replicas, pdb_expected) in [(1, false), (4, true)] {
+        let mut obj = api.get(&path).unwrap();
+        obj["spec"]["replicas"] = json!(replicas);
+        api.put(&path, obj);
+        api.clear_seen();
+        reconcile(
+            latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+            st.clone(),
+        )
+        .await
+        .unwrap();
+        let sts = api
+            .get(&format!("/apis/apps/v1/namespaces/{NS}/statefulsets/nodes"))
+            .unwrap();
+        assert_eq!(sts["spec"]["replicas"], replicas);
+        assert_eq!(
+            api.get(&pdb).is_some(),
+            pdb_expected,
+            "replicas {replicas}: {:#?}",
+            write_paths(&api)
+        );
+        // Volumes are never deleted by the operator: the StatefulSet's retention policy decides.
+        assert!(
+            api.seen()
+                .iter()
+                .all(|s| !s.path.contains("persistentvolumeclaims") || s.method == "GET")
+        );
+        assert_eq!(
+            sts["spec"]["persistentVolumeClaimRetentionPolicy"],
+            json!({"whenDeleted": "Retain", "whenScaled": "Retain"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn scaling_a_network_rewires_peers_and_removes_the_gone_nodes_service() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    let net = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork", "metadata": {"name": "regtest"},
+                     "spec": {"replicas": 3, "template": {"spec": {"monerod": {"args": ["--regtest", "--fixed-difficulty=1"]}}}}});
+    create(&api, "moneronetworks", net);
+    reconcile(
+        latest::<MoneroNetwork>(&api, "moneronetworks", "regtest"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    let svc = |i: i32| format!("/api/v1/namespaces/{NS}/services/regtest-{i}");
+    assert!((0..3).all(|i| api.get(&svc(i)).is_some()));
+    let c0 = secret_file(&api, "regtest-monerod", "regtest-0.conf");
+    assert!(
+        c0.contains("add-exclusive-node=regtest-1.test.svc.cluster.local:18080"),
+        "{c0}"
+    );
+    assert!(
+        c0.contains("add-exclusive-node=regtest-2.test.svc.cluster.local:18080"),
+        "{c0}"
+    );
+    assert!(
+        !c0.contains("regtest-0.test"),
+        "a node is not its own peer: {c0}"
+    );
+    let hash_before = api
+        .get(&format!(
+            "/apis/apps/v1/namespaces/{NS}/statefulsets/regtest"
+        ))
+        .unwrap()["spec"]["template"]["metadata"]["annotations"]["utxo.com.br/config-hash"]
+        .clone();
+
+    let path = cr_path("moneronetworks", "regtest");
+    let mut obj = api.get(&path).unwrap();
+    obj["spec"]["replicas"] = json!(2);
+    api.put(&path, obj);
+    api.clear_seen();
+    reconcile(
+        latest::<MoneroNetwork>(&api, "moneronetworks", "regtest"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(api.get(&svc(2)).is_none(), "{:#?}", write_paths(&api));
+    assert!(api.get(&svc(1)).is_some());
+    let c0 = secret_file(&api, "regtest-monerod", "regtest-0.conf");
+    assert!(!c0.contains("regtest-2"), "{c0}");
+    let sts = api
+        .get(&format!(
+            "/apis/apps/v1/namespaces/{NS}/statefulsets/regtest"
+        ))
+        .unwrap();
+    assert_ne!(
+        sts["spec"]["template"]["metadata"]["annotations"]["utxo.com.br/config-hash"], hash_before,
+        "rewired peers roll the pods"
+    );
+    assert!(api.events().iter().any(|e| e["reason"] == "Removed"));
+}
+
+#[tokio::test]
+async fn an_invalid_object_gets_a_condition_and_an_event_and_no_children() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(
+        &api,
+        "moneronodesets",
+        nodeset(
+            "locked",
+            json!({"monerod": {"rpc": {"login": {"secretName": "missing"}}}}),
+        ),
+    );
+    let action = reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "locked"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        action,
+        kube::runtime::controller::Action::requeue(Duration::from_secs(60))
+    );
+    assert_eq!(
+        write_paths(&api),
+        vec![format!(
+            "PATCH {}/status",
+            cr_path("moneronodesets", "locked")
+        )]
+    );
+    let status = api.get(&cr_path("moneronodesets", "locked")).unwrap()["status"].clone();
+    let ready = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "InvalidSpec");
+    let msg = ready["message"].as_str().unwrap();
+    assert!(
+        msg.contains("MoneroNodeSet test/locked")
+            && msg.contains("spec.monerod.rpc.login.usernameKey")
+            && msg.contains("Secret missing not found"),
+        "{msg}"
+    );
+    let warn = api
+        .events()
+        .into_iter()
+        .find(|e| e["reason"] == "InvalidSpec")
+        .unwrap();
+    assert_eq!(warn["type"], "Warning");
+
+    // Once the Secret exists, the next reconcile applies, and the password reaches
+    // only the config Secret, never the StatefulSet.
+    api.put(&format!("/api/v1/namespaces/{NS}/secrets/missing"), json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "missing", "namespace": NS}, "stringData": {"username": "rpcuser", "password": "hunter2"}}));
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "locked"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    let sts = api
+        .get(&format!(
+            "/apis/apps/v1/namespaces/{NS}/statefulsets/locked"
+        ))
+        .unwrap();
+    assert!(!sts.to_string().contains("hunter2"));
+    let conf = secret_file(&api, "locked-monerod", "monerod.conf");
+    assert!(conf.contains("rpc-login=rpcuser:hunter2"), "{conf}");
+    // The user's Secret is read, never written.
+    assert!(
+        api.seen()
+            .iter()
+            .all(|s| !(s.path.ends_with("/secrets/missing") && s.is_write()))
+    );
+}
+
+#[tokio::test]
+async fn api_errors_fail_the_reconcile_back_off_and_the_retry_succeeds() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(&api, "moneronodesets", nodeset("nodes", json!({})));
+    api.fail_next("PATCH", "/statefulsets/nodes", 500);
+    let obj = latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes");
+    let err = reconcile(obj.clone(), st.clone()).await.unwrap_err();
+    assert!(matches!(err, Error::Kube { .. }), "{err}");
+    assert!(err.to_string().contains("applying nodes"), "{err}");
+    assert_eq!(
+        error_policy(obj.clone(), &err, st.clone()),
+        kube::runtime::controller::Action::requeue(backoff(1))
+    );
+    assert_eq!(
+        error_policy(obj.clone(), &err, st.clone()),
+        kube::runtime::controller::Action::requeue(backoff(2))
+    );
+    assert!(
+        api.events()
+            .iter()
+            .any(|e| e["reason"] == "ReconcileFailed" && e["type"] == "Warning")
+    );
+
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        api.get(&format!("/apis/apps/v1/namespaces/{NS}/statefulsets/nodes"))
+            .is_some()
+    );
+    // Success resets the backoff.
+    assert_eq!(
+        error_policy(obj, &err, st.clone()),
+        kube::runtime::controller::Action::requeue(backoff(1))
+    );
+    let text = {
+        let mut buf = Vec::new();
+        prometheus::Encoder::encode(
+            &prometheus::TextEncoder::new(),
+            &st.metrics().registry().gather(),
+            &mut buf,
+        )
+        .unwrap();
+        String::from_utf8(buf).unwrap()
+    };
+    assert!(
+        text.contains(
+            "monero_operator_reconciles_total{kind=\"MoneroNodeSet\",result=\"error\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "monero_operator_reconcile_errors_total{kind=\"MoneroNodeSet\",reason=\"kube_api\"} 1"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn backoff_doubles_to_five_minutes() {
+    let s: Vec<u64> = (1..=9).map(|n| backoff(n).as_secs()).collect();
+    assert_eq!(s, vec![5, 10, 20, 40, 80, 160, 300, 300, 300]);
+}
+
+#[tokio::test]
+async fn status_reports_each_replica_and_is_written_only_when_it_changes() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(
+        &api,
+        "moneronodesets",
+        nodeset("nodes", json!({"replicas": 2})),
+    );
+    add_pod(&api, "nodes-0", "nodes", "monerod", true);
+    add_pod(&api, "nodes-1", "nodes", "monerod", false);
+    add_pod(&api, "other-0", "other", "monerod", true);
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    let status = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+    assert_eq!(status["replicas"], 2);
+    assert_eq!(status["readyReplicas"], 1);
+    assert_eq!(status["height"], 42);
+    assert_eq!(status["synchronized"], "2/2");
+    assert_eq!(status["nodes"][0]["name"], "nodes-0");
+    assert_eq!(status["nodes"][1]["ready"], false);
+    assert_eq!(
+        status["nodes"][0]["version"], "0.18.0.0-release@10.0.0.7:18089",
+        "polled on the restricted port"
+    );
+    let ready = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(ready["message"], "1/2 replicas ready");
+
+    api.clear_seen();
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        write_paths(&api),
+        Vec::<String>::new(),
+        "same status, no write"
+    );
+
+    add_pod(&api, "nodes-1", "nodes", "monerod", true);
+    api.clear_seen();
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        write_paths(&api),
+        vec![format!(
+            "PATCH {}/status",
+            cr_path("moneronodesets", "nodes")
+        )]
+    );
+    let after = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+    let cond = |s: &Value, t: &str| {
+        s["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(cond(&after, "Ready")["status"], "True");
+    assert_eq!(
+        cond(&after, "Synced")["lastTransitionTime"],
+        cond(&status, "Synced")["lastTransitionTime"]
+    );
+}
+
+#[tokio::test]
+async fn miners_are_not_polled_and_solo_mining_finds_the_node_set() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(
+        &api,
+        "moneronodesets",
+        nodeset("nodes", json!({"network": "stagenet"})),
+    );
+    let m = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": {"name": "solo"},
+                   "spec": {"replicas": 2, "xmrig": {"config": {"pools": [{"nodeSet": "nodes", "userSecretRef": {"name": "wallet", "key": "address"}}]}}}});
+    create(&api, "monerominingnodesets", m);
+    api.put(
+        &format!("/api/v1/namespaces/{NS}/secrets/wallet"),
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "wallet", "namespace": NS}, "stringData": {"address": "5Wallet"}}),
+    );
+    add_pod(&api, "solo-0", "solo", "xmrig", true);
+    reconcile(
+        latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "solo"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    let config: Value =
+        serde_json::from_str(&secret_file(&api, "solo-xmrig", "config-1.json")).unwrap();
+    assert_eq!(
+        config["pools"][0]["url"],
+        "nodes.test.svc.cluster.local:38089"
+    );
+    assert_eq!(config["pools"][0]["daemon"], true);
+    assert_eq!(config["pools"][0]["user"], "5Wallet");
+    let status = api.get(&cr_path("monerominingnodesets", "solo")).unwrap()["status"].clone();
+    assert_eq!(status["readyReplicas"], 1);
+    assert!(status.get("height").is_none() && status["nodes"][0].get("height").is_none());
+}
+
+/// A file of a Secret in the store, decoded as the API's base64 `data` is.
+fn secret_file(api: &FakeApi, name: &str, key: &str) -> String {
+    let v = api
+        .get(&format!("/api/v1/namespaces/{NS}/secrets/{name}"))
+        .unwrap();
+    let s: k8s_openapi::api::core::v1::Secret = serde_json::from_value(v).unwrap();
+    String::from_utf8(s.data.unwrap()[key].0.clone()).unwrap()
+}
