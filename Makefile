@@ -6,7 +6,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps build test fmt fmt-check lint unit demo bench clean
+.PHONY: all deps build test fmt fmt-check lint unit validate crds deploy undeploy demo bench clean
 
 all: build
 
@@ -30,7 +30,31 @@ lint:
 unit: deps
 	CARGO=$(CARGO) bash hack/test.sh
 
-test: deps fmt-check lint unit
+# Offline checks of everything sent to an API server: rendered samples and
+# `kubectl kustomize config/default` against the Kubernetes OpenAPI schemas (oldest
+# supported and newest known version), samples against the CRDs, CRD YAML up to date.
+# Installs its own Python venv (.venv) with kubernetes-validate.
+validate:
+	CARGO=$(CARGO) bash hack/validate.sh
+
+# Under `make test`, validate leaves its count here and hack/test.sh adds it to the total;
+# when it must build the operator it builds what `cargo test` builds next (same
+# features), so nothing is compiled twice.
+test: export VALIDATE_SUMMARY := $(CURDIR)/target/validate-summary.txt
+test: export VALIDATE_CARGO_BUILD_ARGS := --workspace --lib --bins --tests --examples
+test: deps fmt-check lint validate unit
+
+# Regenerates the CRDs from the Rust types (commit the result).
+crds:
+	$(CARGO) run -q -p monero-operator -- crd > config/crd/monero-operator.crds.yaml.tmp || { rm -f config/crd/monero-operator.crds.yaml.tmp; exit 1; }
+	mv config/crd/monero-operator.crds.yaml.tmp config/crd/monero-operator.crds.yaml
+
+# Installs or removes the CRDs, RBAC and the operator in the current kubectl context.
+deploy:
+	kubectl apply -k config/default
+
+undeploy:
+	kubectl delete -k config/default --ignore-not-found
 
 demo: deps
 	$(CARGO) build -p monero-exporter
