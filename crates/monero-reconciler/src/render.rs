@@ -135,8 +135,11 @@ fn unknown_fields(path: &str, v: &Value, schema: &Value, out: &mut Vec<String>) 
 
 /// Renders every custom resource in `yaml`, in file order.
 pub fn render(yaml: &str, base: &Context) -> Result<Vec<Rendered>, RenderError> {
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(yaml).map_err(|e| RenderError::Yaml(e.to_string()))?;
+    // YAML 1.2 booleans only: `name: n` is a name, not `false`.
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(yaml, options)
+        .map_err(|e| RenderError::Yaml(e.to_string()))?;
     let mut crs = Vec::new();
     let mut ctx = base.clone();
     let mut secrets_by_ns: BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<u8>>>> =

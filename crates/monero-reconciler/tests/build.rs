@@ -1,0 +1,767 @@
+//! Pure builder tests: small custom resources in, objects out, asserted field
+//! by field. No cluster, no processes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Container, PodSpec, Secret, Service};
+use monero_crd::{MoneroMiningNodeSet, MoneroNetwork, MoneroNodeSet};
+use monero_reconciler::build::{Child, Context, Desired, Images, mining_set, network, node_set};
+use serde_json::{Value, json};
+
+fn ctx() -> Context {
+    let mut c = Context::new(Images {
+        monerod: "img/monerod:1".into(),
+        exporter: "img/exporter:1".into(),
+        xmrig: "img/xmrig:1".into(),
+    });
+    c.secrets.insert(
+        "login".into(),
+        BTreeMap::from([
+            ("username".to_string(), b"alice".to_vec()),
+            ("password".to_string(), b"s3cret:with:colons\n".to_vec()),
+        ]),
+    );
+    c
+}
+
+fn meta(name: &str) -> Value {
+    json!({"name": name, "namespace": "ns", "uid": "u-1"})
+}
+
+fn nodeset(spec: Value) -> MoneroNodeSet {
+    serde_json::from_value(json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNodeSet", "metadata": meta("nodes"), "spec": spec})).unwrap()
+}
+
+fn net(spec: Value) -> MoneroNetwork {
+    serde_json::from_value(json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork", "metadata": meta("regtest"), "spec": spec})).unwrap()
+}
+
+fn miners(spec: Value) -> MoneroMiningNodeSet {
+    serde_json::from_value(json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": meta("miners"), "spec": spec})).unwrap()
+}
+
+fn sts(d: &Desired) -> &StatefulSet {
+    d.stateful_set().unwrap()
+}
+
+fn pod(d: &Desired) -> &PodSpec {
+    sts(d)
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+}
+
+fn container<'a>(d: &'a Desired, name: &str) -> &'a Container {
+    pod(d).containers.iter().find(|c| c.name == name).unwrap()
+}
+
+fn args(d: &Desired, name: &str) -> Vec<String> {
+    container(d, name).args.clone().unwrap()
+}
+
+fn secret<'a>(d: &'a Desired, name: &str) -> &'a Secret {
+    d.children
+        .iter()
+        .find_map(|c| match c {
+            Child::Secret(s) if s.metadata.name.as_deref() == Some(name) => Some(s.as_ref()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn file(d: &Desired, secret_name: &str, key: &str) -> String {
+    String::from_utf8(secret(d, secret_name).data.as_ref().unwrap()[key].0.clone()).unwrap()
+}
+
+fn service<'a>(d: &'a Desired, name: &str) -> Option<&'a Service> {
+    d.children.iter().find_map(|c| match c {
+        Child::Service(s) if s.metadata.name.as_deref() == Some(name) => Some(s.as_ref()),
+        _ => None,
+    })
+}
+
+fn hash(d: &Desired) -> String {
+    sts(d)
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .annotations
+        .as_ref()
+        .unwrap()["utxo.com.br/config-hash"]
+        .clone()
+}
+
+#[test]
+fn the_proposals_node_set_keeps_its_args_in_order_after_the_operators() {
+    let d = node_set(
+        &nodeset(json!({"replicas": 3, "hardAntiAffinity": true, "monerod": {"image": "utxobr/monerod:v0.17.2.0",
+            "args": ["--public", "--enable-dns-blocklist", "--enforce-dns-checkpointing", "--out-peers=1024", "--in-peers=1024", "--limit-rate=128000"]}})),
+        &ctx(),
+    )
+    .unwrap();
+    let a = args(&d, "monerod");
+    assert_eq!(
+        &a[a.len() - 6..],
+        [
+            "--public",
+            "--enable-dns-blocklist",
+            "--enforce-dns-checkpointing",
+            "--out-peers=1024",
+            "--in-peers=1024",
+            "--limit-rate=128000"
+        ]
+    );
+    for f in [
+        "--data-dir=/data",
+        "--config-file=/etc/monerod/monerod.conf",
+        "--non-interactive",
+        "--p2p-bind-port=18080",
+        "--rpc-bind-ip=127.0.0.1",
+        "--rpc-bind-port=18081",
+        "--rpc-restricted-bind-ip=0.0.0.0",
+        "--rpc-restricted-bind-port=18089",
+        "--no-igd",
+        "--no-zmq",
+    ] {
+        assert!(a.contains(&f.to_string()), "{f} missing from {a:?}");
+    }
+    assert!(
+        !a.iter()
+            .any(|x| x == "--testnet" || x == "--regtest" || x == "--stagenet")
+    );
+    assert_eq!(
+        container(&d, "monerod").image.as_deref(),
+        Some("utxobr/monerod:v0.17.2.0")
+    );
+    let s = sts(&d).spec.as_ref().unwrap();
+    assert_eq!(s.replicas, Some(3));
+    assert_eq!(s.service_name.as_deref(), Some("nodes-headless"));
+    assert_eq!(s.pod_management_policy.as_deref(), Some("Parallel"));
+    let anti = pod(&d)
+        .affinity
+        .as_ref()
+        .unwrap()
+        .pod_anti_affinity
+        .as_ref()
+        .unwrap();
+    let term = &anti
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()
+        .unwrap()[0];
+    assert_eq!(term.topology_key, "kubernetes.io/hostname");
+    assert_eq!(
+        term.label_selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap()["app.kubernetes.io/instance"],
+        "nodes"
+    );
+    assert!(
+        anti.preferred_during_scheduling_ignored_during_execution
+            .is_none()
+    );
+    // Three replicas get a budget allowing one disruption at a time.
+    let pdb = d
+        .children
+        .iter()
+        .find_map(|c| match c {
+            Child::PodDisruptionBudget(p) => Some(p),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&pdb.spec.as_ref().unwrap().max_unavailable).unwrap(),
+        json!(1)
+    );
+}
+
+#[test]
+fn a_user_flag_replaces_the_default_of_the_same_name() {
+    let d = node_set(&nodeset(json!({"monerod": {"args": ["--log-file", "/data/monerod.log", "--p2p-bind-port=18090"]}})), &ctx()).unwrap();
+    let a = args(&d, "monerod");
+    assert_eq!(a.iter().filter(|x| x.starts_with("--log-file")).count(), 1);
+    assert_eq!(
+        a.iter()
+            .filter(|x| x.starts_with("--p2p-bind-port"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        &a[a.len() - 3..],
+        ["--log-file", "/data/monerod.log", "--p2p-bind-port=18090"]
+    );
+}
+
+#[test]
+fn ports_storage_and_resources_follow_the_network() {
+    for (network, p2p, rpc, size) in [
+        ("mainnet", 18080, 18089, "350Gi"),
+        ("testnet", 28080, 28089, "100Gi"),
+        ("stagenet", 38080, 38089, "60Gi"),
+        ("regtest", 18080, 18089, "2Gi"),
+    ] {
+        let d = node_set(&nodeset(json!({"network": network})), &ctx()).unwrap();
+        let a = args(&d, "monerod");
+        assert!(
+            a.contains(&format!("--p2p-bind-port={p2p}")),
+            "{network}: {a:?}"
+        );
+        assert!(
+            a.contains(&format!("--rpc-restricted-bind-port={rpc}")),
+            "{network}"
+        );
+        let ports: Vec<i32> = container(&d, "monerod")
+            .ports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|p| p.container_port)
+            .collect();
+        assert_eq!(ports, vec![p2p, rpc]);
+        let vct = &sts(&d)
+            .spec
+            .as_ref()
+            .unwrap()
+            .volume_claim_templates
+            .as_ref()
+            .unwrap()[0];
+        let req = vct
+            .spec
+            .as_ref()
+            .unwrap()
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap();
+        assert_eq!(req["storage"].0, size, "{network}");
+        let res = container(&d, "monerod").resources.as_ref().unwrap();
+        assert!(
+            res.limits.is_none(),
+            "no memory limit by default ({network})"
+        );
+        assert!(
+            pod(&d).containers[0]
+                .resources
+                .as_ref()
+                .unwrap()
+                .requests
+                .as_ref()
+                .unwrap()
+                .keys()
+                .all(|k| !k.starts_with("hugepages"))
+        );
+        let svc = service(&d, "nodes").unwrap();
+        let sp: Vec<i32> = svc
+            .spec
+            .as_ref()
+            .unwrap()
+            .ports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|p| p.port)
+            .collect();
+        assert_eq!(sp, vec![p2p, rpc]);
+    }
+    let pruned = node_set(&nodeset(json!({"monerod": {"pruning": true}})), &ctx()).unwrap();
+    assert!(args(&pruned, "monerod").contains(&"--prune-blockchain".to_string()));
+    let vct = &sts(&pruned)
+        .spec
+        .as_ref()
+        .unwrap()
+        .volume_claim_templates
+        .as_ref()
+        .unwrap()[0];
+    assert_eq!(
+        vct.spec
+            .as_ref()
+            .unwrap()
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap()["storage"]
+            .0,
+        "150Gi"
+    );
+    let regtest = node_set(&nodeset(json!({"network": "regtest"})), &ctx()).unwrap();
+    assert!(
+        args(&regtest, "monerod").contains(&"--keep-fakechain".to_string()),
+        "regtest data must survive restarts"
+    );
+}
+
+#[test]
+fn a_network_flag_in_args_sets_the_network_and_a_contradiction_is_refused() {
+    let d = node_set(
+        &nodeset(json!({"monerod": {"args": ["--stagenet"]}})),
+        &ctx(),
+    )
+    .unwrap();
+    assert!(args(&d, "monerod").contains(&"--p2p-bind-port=38080".to_string()));
+    assert_eq!(
+        args(&d, "monerod")
+            .iter()
+            .filter(|a| *a == "--stagenet")
+            .count(),
+        1
+    );
+    let err = node_set(
+        &nodeset(json!({"network": "mainnet", "monerod": {"args": ["--testnet"]}})),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "spec.monerod.args");
+    assert_eq!(
+        err.to_string(),
+        "MoneroNodeSet ns/nodes: spec.monerod.args: --testnet contradicts spec.network: mainnet"
+    );
+}
+
+#[test]
+fn the_login_reaches_monerod_through_a_secret_file_never_args() {
+    let d = node_set(
+        &nodeset(json!({"monerod": {"rpc": {"login": {"secretName": "login"}}}})),
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(
+        file(&d, "nodes-monerod", "monerod.conf")
+            .lines()
+            .last()
+            .unwrap(),
+        "rpc-login=alice:s3cret:with:colons"
+    );
+    assert_eq!(
+        file(&d, "nodes-monerod", "rpc-login"),
+        "alice:s3cret:with:colons\n"
+    );
+    let everything_but_secrets: String = d
+        .children
+        .iter()
+        .filter(|c| !matches!(c, Child::Secret(_)))
+        .map(|c| serde_json::to_string(c).unwrap())
+        .collect();
+    assert!(!everything_but_secrets.contains("s3cret"));
+    assert!(args(&d, "exporter").contains(&"--rpc-login-file=/etc/monerod/rpc-login".to_string()));
+    let vol = pod(&d)
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "config")
+        .unwrap();
+    let sv = vol.secret.as_ref().unwrap();
+    assert_eq!(sv.secret_name.as_deref(), Some("nodes-monerod"));
+    assert_eq!(sv.default_mode, Some(0o440));
+
+    // Changing the password changes the hash, so the pods roll.
+    let mut c2 = ctx();
+    c2.secrets
+        .get_mut("login")
+        .unwrap()
+        .insert("password".into(), b"other".to_vec());
+    let d2 = node_set(
+        &nodeset(json!({"monerod": {"rpc": {"login": {"secretName": "login"}}}})),
+        &c2,
+    )
+    .unwrap();
+    assert_ne!(hash(&d), hash(&d2));
+    // The same input gives the same hash.
+    assert_eq!(
+        hash(&d),
+        hash(
+            &node_set(
+                &nodeset(json!({"monerod": {"rpc": {"login": {"secretName": "login"}}}})),
+                &ctx()
+            )
+            .unwrap()
+        )
+    );
+
+    let err = node_set(
+        &nodeset(
+            json!({"monerod": {"rpc": {"login": {"secretName": "login", "passwordKey": "pw"}}}}),
+        ),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "spec.monerod.rpc.login.passwordKey");
+    assert!(err.message.contains("Secret login has no key pw"), "{err}");
+}
+
+#[test]
+fn pods_meet_the_restricted_pod_security_level() {
+    for d in [
+        node_set(&nodeset(json!({})), &ctx()).unwrap(),
+        network(&net(json!({"replicas": 2})), &ctx()).unwrap(),
+        mining_set(&miners(json!({})), &ctx()).unwrap(),
+    ] {
+        let p = pod(&d);
+        let psc = p.security_context.as_ref().unwrap();
+        assert_eq!(psc.run_as_non_root, Some(true));
+        assert_eq!(
+            psc.seccomp_profile.as_ref().unwrap().type_,
+            "RuntimeDefault"
+        );
+        assert_eq!(p.automount_service_account_token, Some(false));
+        assert!(p.host_network.is_none() && p.host_pid.is_none());
+        for c in &p.containers {
+            let sc = c.security_context.as_ref().unwrap();
+            assert_eq!(sc.allow_privilege_escalation, Some(false), "{}", c.name);
+            assert_eq!(sc.read_only_root_filesystem, Some(true), "{}", c.name);
+            assert_eq!(
+                sc.capabilities.as_ref().unwrap().drop.as_deref(),
+                Some(&["ALL".to_string()][..])
+            );
+            assert!(sc.privileged.is_none() && sc.capabilities.as_ref().unwrap().add.is_none());
+        }
+    }
+}
+
+#[test]
+fn probes_tolerate_a_long_start_and_readiness_comes_from_the_exporter() {
+    let d = node_set(&nodeset(json!({})), &ctx()).unwrap();
+    let m = container(&d, "monerod");
+    let startup = m.startup_probe.as_ref().unwrap();
+    assert!(startup.period_seconds.unwrap() * startup.failure_threshold.unwrap() >= 3600);
+    let live = m.liveness_probe.as_ref().unwrap();
+    assert!(live.period_seconds.unwrap() * live.failure_threshold.unwrap() >= 300);
+    let ready = m
+        .readiness_probe
+        .as_ref()
+        .unwrap()
+        .http_get
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (
+            ready.path.as_deref(),
+            serde_json::to_value(&ready.port).unwrap()
+        ),
+        (Some("/ready"), json!(18090))
+    );
+    assert!(!args(&d, "exporter").contains(&"--ready-allow-unsynced".to_string()));
+    assert_eq!(pod(&d).termination_grace_period_seconds, Some(300));
+
+    let d = node_set(&nodeset(json!({"readiness": "RpcAnswers"})), &ctx()).unwrap();
+    assert!(args(&d, "exporter").contains(&"--ready-allow-unsynced".to_string()));
+    let d = node_set(&nodeset(json!({"exporter": {"enabled": false}})), &ctx()).unwrap();
+    assert_eq!(pod(&d).containers.len(), 1);
+    assert!(
+        container(&d, "monerod")
+            .readiness_probe
+            .as_ref()
+            .unwrap()
+            .tcp_socket
+            .is_some()
+    );
+}
+
+#[test]
+fn retention_service_type_and_pod_overrides_pass_through() {
+    let d = node_set(
+        &nodeset(json!({"replicas": 1, "storage": {"size": "500Gi", "storageClassName": "fast", "retention": {"whenScaled": "Delete"}},
+            "service": {"type": "LoadBalancer", "annotations": {"lb": "x"}},
+            "pod": {"nodeSelector": {"disk": "ssd"}, "priorityClassName": "high", "labels": {"team": "a", "app.kubernetes.io/name": "mine"},
+                    "terminationGracePeriodSeconds": 600, "tolerations": [{"key": "k", "operator": "Exists"}]}})),
+        &ctx(),
+    )
+    .unwrap();
+    let s = sts(&d).spec.as_ref().unwrap();
+    let r = s.persistent_volume_claim_retention_policy.as_ref().unwrap();
+    assert_eq!(
+        (r.when_scaled.as_deref(), r.when_deleted.as_deref()),
+        (Some("Delete"), Some("Retain"))
+    );
+    let vct = &s.volume_claim_templates.as_ref().unwrap()[0];
+    assert_eq!(
+        vct.spec.as_ref().unwrap().storage_class_name.as_deref(),
+        Some("fast")
+    );
+    assert_eq!(
+        vct.spec
+            .as_ref()
+            .unwrap()
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap()["storage"]
+            .0,
+        "500Gi"
+    );
+    let svc = service(&d, "nodes").unwrap();
+    assert_eq!(
+        svc.spec.as_ref().unwrap().type_.as_deref(),
+        Some("LoadBalancer")
+    );
+    assert_eq!(svc.metadata.annotations.as_ref().unwrap()["lb"], "x");
+    let p = pod(&d);
+    assert_eq!(p.node_selector.as_ref().unwrap()["disk"], "ssd");
+    assert_eq!(p.priority_class_name.as_deref(), Some("high"));
+    assert_eq!(p.termination_grace_period_seconds, Some(600));
+    assert_eq!(p.tolerations.as_ref().unwrap().len(), 1);
+    let labels = s
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .as_ref()
+        .unwrap();
+    assert_eq!(labels["team"], "a");
+    assert_eq!(
+        labels["app.kubernetes.io/name"], "monerod",
+        "the operator's selector labels win"
+    );
+    // One replica: no budget, and spreading is only preferred.
+    assert!(
+        !d.children
+            .iter()
+            .any(|c| matches!(c, Child::PodDisruptionBudget(_)))
+    );
+    assert!(
+        p.affinity
+            .as_ref()
+            .unwrap()
+            .pod_anti_affinity
+            .as_ref()
+            .unwrap()
+            .preferred_during_scheduling_ignored_during_execution
+            .is_some()
+    );
+}
+
+#[test]
+fn every_child_is_owned_by_the_resource_and_labelled() {
+    for d in [
+        node_set(&nodeset(json!({"replicas": 2})), &ctx()).unwrap(),
+        network(&net(json!({"replicas": 3})), &ctx()).unwrap(),
+        mining_set(
+            &miners(json!({"xmrig": {"config": {"pools": [{"url": "p:1"}]}}})),
+            &ctx(),
+        )
+        .unwrap(),
+    ] {
+        for c in &d.children {
+            let v = serde_json::to_value(c).unwrap();
+            let o = &v["metadata"]["ownerReferences"][0];
+            assert_eq!(o["uid"], "u-1", "{}", c.describe());
+            assert_eq!(o["controller"], true);
+            assert_eq!(o["blockOwnerDeletion"], true);
+            assert_eq!(v["metadata"]["namespace"], "ns");
+            assert_eq!(
+                v["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+                "monero-operator"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_network_is_a_closed_mesh_addressed_by_stable_names() {
+    let d = network(&net(json!({"replicas": 3, "template": {"spec": {"monerod": {"args": ["--regtest", "--fixed-difficulty=1"]}}}})), &ctx()).unwrap();
+    let a = args(&d, "monerod");
+    assert!(a.contains(&"--config-file=/etc/monerod/$(POD_NAME).conf".to_string()));
+    assert!(
+        a.contains(&"--allow-local-ip".to_string())
+            && a.contains(&"--disable-dns-checkpoints".to_string())
+    );
+    assert_eq!(&a[a.len() - 2..], ["--regtest", "--fixed-difficulty=1"]);
+    assert_eq!(a.iter().filter(|x| *x == "--regtest").count(), 1);
+    let env = container(&d, "monerod").env.as_ref().unwrap();
+    assert_eq!(env[0].name, "POD_NAME");
+    assert_eq!(
+        env[0]
+            .value_from
+            .as_ref()
+            .unwrap()
+            .field_ref
+            .as_ref()
+            .unwrap()
+            .field_path,
+        "metadata.name"
+    );
+    for i in 0..3 {
+        let conf = file(&d, "regtest-monerod", &format!("regtest-{i}.conf"));
+        let peers: Vec<&str> = conf
+            .lines()
+            .filter_map(|l| l.strip_prefix("add-exclusive-node="))
+            .collect();
+        let want: Vec<String> = (0..3)
+            .filter(|j| *j != i)
+            .map(|j| format!("regtest-{j}.ns.svc.cluster.local:18080"))
+            .collect();
+        assert_eq!(peers, want, "node {i}");
+        let svc = service(&d, &format!("regtest-{i}"))
+            .unwrap()
+            .spec
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            svc.selector.as_ref().unwrap()["statefulset.kubernetes.io/pod-name"],
+            format!("regtest-{i}")
+        );
+        assert_eq!(svc.publish_not_ready_addresses, Some(true));
+        assert_eq!(svc.type_.as_deref(), Some("ClusterIP"));
+    }
+    assert!(service(&d, "regtest-3").is_none());
+    // Small default resources for a 20-node laptop network.
+    let req = container(&d, "monerod")
+        .resources
+        .as_ref()
+        .unwrap()
+        .requests
+        .as_ref()
+        .unwrap();
+    assert_eq!(req["memory"].0, "256Mi");
+    // More nodes: every file changes, and so does the hash (the pods must restart to learn peers).
+    let d4 = network(
+        &net(json!({"replicas": 4, "template": {"spec": {"monerod": {"args": ["--regtest"]}}}})),
+        &ctx(),
+    )
+    .unwrap();
+    assert!(
+        file(&d4, "regtest-monerod", "regtest-0.conf")
+            .contains("regtest-3.ns.svc.cluster.local:18080")
+    );
+    assert_ne!(hash(&d), hash(&d4));
+}
+
+#[test]
+fn miners_resolve_id_per_replica_and_keep_secrets_out_of_the_pod() {
+    let mut c = ctx();
+    c.secrets.insert(
+        "pool".into(),
+        BTreeMap::from([("pass".to_string(), b"poolpw".to_vec())]),
+    );
+    let m = miners(
+        json!({"replicas": 2, "hardAntiAffinity": true, "topologyKey": "topology.kubernetes.io/zone",
+        "xmrig": {"args": ["--print-time=60"], "config": {"pools": [{"url": "pool:443", "user": "4Wallet.node-$(id)", "passSecretRef": {"name": "pool", "key": "pass"}, "tls": true, "rigId": "rig-$(id)"}],
+        "cpu": {"maxThreadsHint": 50}, "randomx": {"mode": "light"}, "donateLevel": 0}}}),
+    );
+    let d = mining_set(&m, &c).unwrap();
+    let a = args(&d, "xmrig");
+    assert_eq!(
+        a,
+        vec![
+            "--no-color",
+            "--config=/etc/xmrig/config-$(id).json",
+            "--print-time=60"
+        ]
+    );
+    let env = &container(&d, "xmrig").env.as_ref().unwrap()[0];
+    assert_eq!(env.name, "id");
+    assert_eq!(
+        env.value_from
+            .as_ref()
+            .unwrap()
+            .field_ref
+            .as_ref()
+            .unwrap()
+            .field_path,
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    );
+    for i in 0..2 {
+        let cfg: Value =
+            serde_json::from_str(&file(&d, "miners-xmrig", &format!("config-{i}.json"))).unwrap();
+        let p = &cfg["pools"][0];
+        assert_eq!(p["user"], format!("4Wallet.node-{i}"));
+        assert_eq!(p["rig-id"], format!("rig-{i}"));
+        assert_eq!(p["pass"], "poolpw");
+        assert_eq!(p["tls"], true);
+        assert_eq!(cfg["autosave"], false);
+        assert_eq!(cfg["cpu"]["max-threads-hint"], 50);
+        assert_eq!(cfg["randomx"]["mode"], "light");
+        assert_eq!(cfg["donate-level"], 0);
+    }
+    let pod_json = serde_json::to_string(pod(&d)).unwrap();
+    assert!(!pod_json.contains("poolpw"));
+    let term = &pod(&d)
+        .affinity
+        .as_ref()
+        .unwrap()
+        .pod_anti_affinity
+        .as_ref()
+        .unwrap()
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()
+        .unwrap()[0];
+    assert_eq!(term.topology_key, "topology.kubernetes.io/zone");
+    // Scaling up adds a file but changes neither the others nor the hash: running miners keep going.
+    let mut m3 = m.clone();
+    m3.spec.replicas = 3;
+    let d3 = mining_set(&m3, &c).unwrap();
+    assert_eq!(
+        file(&d3, "miners-xmrig", "config-1.json"),
+        file(&d, "miners-xmrig", "config-1.json")
+    );
+    assert!(
+        secret(&d3, "miners-xmrig")
+            .data
+            .as_ref()
+            .unwrap()
+            .contains_key("config-2.json")
+    );
+    assert_eq!(hash(&d3), hash(&d));
+}
+
+#[test]
+fn the_proposals_miners_need_no_config_file() {
+    let d = mining_set(&miners(json!({"replicas": 10, "hardAntiAffinity": true, "xmrig": {"args": ["-o", "cryptonote.social:5556", "-u", "891B.node-$(id)", "--tls"]}})), &ctx()).unwrap();
+    assert_eq!(
+        args(&d, "xmrig"),
+        vec![
+            "--no-color",
+            "-o",
+            "cryptonote.social:5556",
+            "-u",
+            "891B.node-$(id)",
+            "--tls"
+        ]
+    );
+    assert!(!d.children.iter().any(|c| matches!(c, Child::Secret(_))));
+    assert_eq!(container(&d, "xmrig").image.as_deref(), Some("img/xmrig:1"));
+    assert_eq!(sts(&d).spec.as_ref().unwrap().replicas, Some(10));
+}
+
+#[test]
+fn names_too_long_for_their_children_are_refused() {
+    let long = "n".repeat(60);
+    let obj: MoneroNodeSet = serde_json::from_value(
+        json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNodeSet",
+        "metadata": {"name": long, "namespace": "ns"}, "spec": {}}),
+    )
+    .unwrap();
+    let err = node_set(&obj, &ctx()).unwrap_err();
+    assert_eq!(err.field, "metadata.name");
+    assert!(err.message.contains("at most"), "{err}");
+}
+
+#[test]
+fn solo_mining_against_a_missing_node_set_is_refused() {
+    let m = miners(json!({"xmrig": {"config": {"pools": [{"nodeSet": "nowhere", "user": "4W"}]}}}));
+    let err = mining_set(&m, &ctx()).unwrap_err();
+    assert_eq!(err.field, "spec.xmrig.config.pools[0].nodeSet");
+    assert!(
+        err.message
+            .contains("MoneroNodeSet nowhere not found in namespace ns")
+    );
+}
