@@ -614,3 +614,88 @@ fn secret_file(api: &FakeApi, name: &str, key: &str) -> String {
     let s: k8s_openapi::api::core::v1::Secret = serde_json::from_value(v).unwrap();
     String::from_utf8(s.data.unwrap()[key].0.clone()).unwrap()
 }
+
+mod leader {
+    use super::*;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::jiff::Timestamp;
+    use kube::Api;
+    use monero_reconciler::controller::leader::{LeaseConfig, Outcome, release, try_acquire};
+
+    fn cfg(identity: &str) -> LeaseConfig {
+        LeaseConfig {
+            name: "monero-operator".into(),
+            namespace: "monero-system".into(),
+            identity: identity.into(),
+            duration: Duration::from_secs(15),
+            renew: Duration::from_secs(5),
+        }
+    }
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + s).unwrap()
+    }
+
+    const PATH: &str =
+        "/apis/coordination.k8s.io/v1/namespaces/monero-system/leases/monero-operator";
+
+    #[tokio::test]
+    async fn one_replica_leads_the_other_waits_and_takes_over_when_the_lease_expires() {
+        let (client, api) = FakeApi::start();
+        let leases: Api<Lease> = Api::namespaced(client, "monero-system");
+        assert_eq!(
+            try_acquire(&leases, &cfg("a"), at(0)).await.unwrap(),
+            Outcome::Leader
+        );
+        assert_eq!(api.get(PATH).unwrap()["spec"]["holderIdentity"], "a");
+        assert_eq!(
+            try_acquire(&leases, &cfg("b"), at(5)).await.unwrap(),
+            Outcome::Follower
+        );
+        // a renews; b still waits.
+        assert_eq!(
+            try_acquire(&leases, &cfg("a"), at(10)).await.unwrap(),
+            Outcome::Leader
+        );
+        assert_eq!(
+            try_acquire(&leases, &cfg("b"), at(20)).await.unwrap(),
+            Outcome::Follower
+        );
+        // a stops renewing: after 15 s b takes over, and a is then a follower.
+        assert_eq!(
+            try_acquire(&leases, &cfg("b"), at(26)).await.unwrap(),
+            Outcome::Leader
+        );
+        let lease = api.get(PATH).unwrap();
+        assert_eq!(lease["spec"]["holderIdentity"], "b");
+        assert_eq!(lease["spec"]["leaseTransitions"], 1);
+        assert_eq!(
+            try_acquire(&leases, &cfg("a"), at(27)).await.unwrap(),
+            Outcome::Follower
+        );
+        // b gives it up on shutdown; a takes it at once.
+        release(&leases, &cfg("b")).await.unwrap();
+        assert_eq!(
+            try_acquire(&leases, &cfg("a"), at(28)).await.unwrap(),
+            Outcome::Leader
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_a_follower_not_an_error() {
+        let (client, api) = FakeApi::start();
+        let leases: Api<Lease> = Api::namespaced(client, "monero-system");
+        assert_eq!(
+            try_acquire(&leases, &cfg("a"), at(0)).await.unwrap(),
+            Outcome::Leader
+        );
+        // Another writer updates the lease between b's read and b's write.
+        api.fail_next("PUT", "/leases/monero-operator", 409);
+        assert_eq!(
+            try_acquire(&leases, &cfg("b"), at(100)).await.unwrap(),
+            Outcome::Follower
+        );
+        api.fail_next("GET", "/leases/monero-operator", 500);
+        assert!(try_acquire(&leases, &cfg("b"), at(100)).await.is_err());
+    }
+}
