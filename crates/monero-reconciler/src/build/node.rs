@@ -324,8 +324,9 @@ pub fn monerod_args(kind: NodeKind, node: &NodeSpec, net: Network, ports: &Ports
         format!("--rpc-restricted-bind-port={}", ports.restricted_rpc),
         "--no-igd".into(),
         "--check-updates=disabled".into(),
-        // Logs go to the container's stdout; no log files grow on the volume.
-        "--log-file=/dev/stdout".into(),
+        // monerod always logs to its stdout; the log file would repeat every
+        // line there, or grow on the volume.
+        "--log-file=/dev/null".into(),
         "--max-log-file-size=0".into(),
     ];
     if let Some(flag) = net.flag() {

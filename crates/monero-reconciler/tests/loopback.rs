@@ -1,0 +1,566 @@
+//! The builders' monerod command line and config files, run by a real regtest monerod
+//! (Debian package `monero`) on loopback. Skipped, with a message, when `monerod` is not
+//! on PATH.
+//!
+//! Each test builds a custom resource, takes the monerod container's `args` and the
+//! config Secret's files, and moves them onto loopback the way a pod would give them to
+//! monerod (see [`loopback_args`]). Only the flags the design's network rule needs and the
+//! builder does not give are added, each with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Container, Secret};
+use monero_crd::{MoneroNetwork, MoneroNodeSet, Network};
+use monero_reconciler::build::{self, Child, Context, Desired, Images};
+use monero_rpc::{DaemonClient, Error};
+use monero_testkit::{Process, START_DEADLINE, TEST_ADDRESS, TempDir, free_port, have};
+use serde_json::json;
+
+/// How long monerod may take to open its ports, find its peers or sync.
+const DEADLINE: Duration = START_DEADLINE;
+
+fn skip() -> bool {
+    if have("monerod") {
+        return false;
+    }
+    eprintln!(
+        "SKIPPED: monerod is not on PATH (Debian package `monero`, installed by hack/deps.sh)"
+    );
+    true
+}
+
+// ---------------------------------------------------------------------------
+// From the built objects to a loopback monerod. This mirrors what a pod gives
+// monerod: the config Secret mounted at /etc/monerod, the data volume at /data,
+// $(POD_NAME) expanded by the kubelet, the pod's own IP for 0.0.0.0 binds and
+// its own ports. On loopback the volumes become temporary directories, 0.0.0.0
+// becomes 127.0.0.1, each pod port becomes a free port and each node's Service
+// name becomes 127.0.0.1 with that node's P2P port.
+// ---------------------------------------------------------------------------
+
+const DATA_MOUNT: &str = "/data";
+const CONFIG_MOUNT: &str = "/etc/monerod";
+
+/// One pod's ports moved to free loopback ports.
+#[derive(Clone, Copy, Debug)]
+struct PodPorts {
+    p2p: u16,
+    rpc: u16,
+    restricted: u16,
+    zmq: u16,
+}
+
+impl PodPorts {
+    /// Ports for `n` pods, all distinct.
+    fn free(n: usize) -> Vec<PodPorts> {
+        let mut seen = BTreeSet::new();
+        let mut p = Vec::new();
+        while p.len() < 4 * n {
+            let port = free_port().unwrap();
+            if seen.insert(port) {
+                p.push(port);
+            }
+        }
+        p.chunks(4)
+            .map(|c| PodPorts {
+                p2p: c[0],
+                rpc: c[1],
+                restricted: c[2],
+                zmq: c[3],
+            })
+            .collect()
+    }
+
+    /// The loopback port for a port the pod's monerod would listen on.
+    fn map(&self, pod_port: u16) -> u16 {
+        let pod = Network::Regtest.ports();
+        match pod_port {
+            p if p == pod.p2p => self.p2p,
+            p if p == pod.rpc => self.rpc,
+            p if p == pod.restricted_rpc => self.restricted,
+            p if p == pod.zmq => self.zmq,
+            other => panic!("the args name port {other}, which the test does not map"),
+        }
+    }
+}
+
+/// The monerod container's args, as the pod gives them, rewritten for loopback.
+fn loopback_args(
+    args: &[String],
+    pod_name: &str,
+    data_dir: &Path,
+    config_dir: &Path,
+    ports: PodPorts,
+) -> Vec<String> {
+    args.iter()
+        .map(|arg| {
+            let arg = arg.replace("$(POD_NAME)", pod_name);
+            let Some((flag, value)) = arg.split_once('=') else {
+                return arg;
+            };
+            let value = if value == DATA_MOUNT {
+                data_dir.display().to_string()
+            } else if let Some(file) = value.strip_prefix(&format!("{CONFIG_MOUNT}/")) {
+                config_dir.join(file).display().to_string()
+            } else if value == "0.0.0.0" {
+                "127.0.0.1".to_string()
+            } else if flag.ends_with("-port") {
+                ports.map(value.parse().unwrap()).to_string()
+            } else {
+                value.to_string()
+            };
+            format!("{flag}={value}")
+        })
+        .collect()
+}
+
+/// Writes every file of the config Secret into `dir`, as the Secret volume does,
+/// with each `add-exclusive-node=<Service name>:<port>` pointed at that node's
+/// loopback P2P port.
+fn write_config(secret: &Secret, dir: &Path, p2p_by_host: &BTreeMap<String, u16>) {
+    let pod_p2p = Network::Regtest.ports().p2p.to_string();
+    for (key, value) in secret.data.as_ref().unwrap() {
+        let text = String::from_utf8(value.0.clone()).unwrap();
+        let text: String = text
+            .lines()
+            .map(|line| match line.strip_prefix("add-exclusive-node=") {
+                Some(peer) => {
+                    let (host, port) = peer.rsplit_once(':').unwrap();
+                    assert_eq!(port, pod_p2p, "{key}: {line}");
+                    let port = p2p_by_host
+                        .get(host)
+                        .unwrap_or_else(|| panic!("{key} names {host}, which is no node"));
+                    format!("add-exclusive-node=127.0.0.1:{port}\n")
+                }
+                None => format!("{line}\n"),
+            })
+            .collect();
+        std::fs::write(dir.join(key), text).unwrap();
+    }
+}
+
+/// One running monerod "pod".
+#[derive(Debug)]
+struct Node {
+    pod: String,
+    ports: PodPorts,
+    // Declared before the directory so the process stops before its data is removed.
+    process: Process,
+    dir: TempDir,
+}
+
+impl Node {
+    /// Starts monerod with the pod's args moved onto loopback, plus `extra`.
+    fn start(
+        pod: &str,
+        args: &[String],
+        config_dir: &Path,
+        extra: &[&str],
+        ports: PodPorts,
+    ) -> Node {
+        let dir = TempDir::new(&format!("loopback-{pod}")).unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let mut cmd = Command::new("monerod");
+        cmd.args(loopback_args(args, pod, &data, config_dir, ports))
+            .args(extra);
+        let process = Process::spawn(pod, cmd, dir.path().join("stdout.log")).unwrap();
+        Node {
+            pod: pod.into(),
+            ports,
+            process,
+            dir,
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn client(&self, port: u16, login: Option<(&str, &str)>) -> DaemonClient {
+        let mut b = DaemonClient::builder(format!("http://127.0.0.1:{port}"))
+            .timeout(Duration::from_secs(10));
+        if let Some((u, p)) = login {
+            b = b.login(u, p);
+        }
+        b.build().unwrap()
+    }
+}
+
+/// Polls `check` until it answers Ok, failing with every node's output when a
+/// monerod exits or `DEADLINE` passes (the last Err says what was seen).
+async fn wait_for(
+    what: &str,
+    nodes: &mut [Node],
+    mut check: impl AsyncFnMut() -> Result<(), String>,
+) {
+    let start = Instant::now();
+    loop {
+        let seen = match check().await {
+            Ok(()) => return,
+            Err(seen) => seen,
+        };
+        for n in nodes.iter_mut() {
+            if !n.process.is_running() {
+                panic!(
+                    "{} exited while waiting for {what}\n{}",
+                    n.pod,
+                    n.process.log_tail(6000)
+                );
+            }
+        }
+        if start.elapsed() > DEADLINE {
+            let tails: Vec<String> = nodes.iter().map(|n| n.process.log_tail(3000)).collect();
+            panic!(
+                "timed out after {DEADLINE:?} waiting for {what}; last seen: {seen}\n{}",
+                tails.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn config_secret(d: &Desired, name: &str) -> Secret {
+    d.children
+        .iter()
+        .find_map(|c| match c {
+            Child::Secret(s) if s.metadata.name.as_deref() == Some(name) => Some((**s).clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Secret {name} among {:?}", d.names_of(|_| true)))
+}
+
+fn monerod_container(d: &Desired) -> Container {
+    let pod = d.stateful_set().unwrap().spec.as_ref().unwrap();
+    pod.template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers
+        .iter()
+        .find(|c| c.name == "monerod")
+        .unwrap()
+        .clone()
+}
+
+fn secret_text(s: &Secret, key: &str) -> String {
+    let data = s.data.as_ref().unwrap();
+    let v = data
+        .get(key)
+        .unwrap_or_else(|| panic!("no {key} in {:?}", data.keys()));
+    String::from_utf8(v.0.clone()).unwrap()
+}
+
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_set_args_and_config_run_monerod_with_its_login() {
+    if skip() {
+        return;
+    }
+    let (user, password) = ("operator-test", "pa55-w0rd:with colon");
+    let set: MoneroNodeSet = serde_json::from_value(json!({
+        "apiVersion": "utxo.com.br/v1alpha1",
+        "kind": "MoneroNodeSet",
+        "metadata": {"name": "solo", "namespace": "test"},
+        "spec": {
+            "replicas": 1,
+            "network": "regtest",
+            "monerod": {
+                "args": ["--out-peers=8", "--in-peers=16"],
+                "rpc": {"login": {"secretName": "rpc-user"}}
+            }
+        }
+    }))
+    .unwrap();
+    let mut ctx = Context::new(Images::default());
+    ctx.secrets.insert(
+        "rpc-user".into(),
+        BTreeMap::from([
+            ("username".to_string(), user.as_bytes().to_vec()),
+            // A trailing newline, as `kubectl create secret --from-file` leaves.
+            ("password".to_string(), format!("{password}\n").into_bytes()),
+        ]),
+    );
+    let desired = build::node_set(&set, &ctx).unwrap();
+    let args = monerod_container(&desired).args.unwrap();
+    let secret = config_secret(&desired, "solo-monerod");
+    let conf = secret_text(&secret, "monerod.conf");
+    for expected in [
+        "--config-file=/etc/monerod/monerod.conf",
+        "--data-dir=/data",
+        "--log-file=/dev/null",
+        "--max-log-file-size=0",
+        "--rpc-restricted-bind-ip=0.0.0.0",
+        "--p2p-bind-ip=0.0.0.0",
+        "--out-peers=8",
+    ] {
+        assert!(args.iter().any(|a| a == expected), "{expected} in {args:?}");
+    }
+    assert!(
+        !args.iter().any(|a| a.contains(password)),
+        "the password stays out of the args"
+    );
+    assert!(
+        conf.contains(&format!("rpc-login={user}:{password}\n")),
+        "{conf}"
+    );
+
+    let etc = TempDir::new("loopback-etc").unwrap();
+    write_config(&secret, etc.path(), &BTreeMap::new());
+    // Added for loopback: a NodeSet is an open node (no exclusive peers), so only
+    // --offline keeps it from reaching for seed nodes and its peer list; the
+    // builder gives --disable-dns-checkpoints to networks only, and the network
+    // rule wants it always.
+    let mut nodes = vec![Node::start(
+        "solo-0",
+        &args,
+        etc.path(),
+        &["--offline", "--disable-dns-checkpoints"],
+        PodPorts::free(1)[0],
+    )];
+    let ports = nodes[0].ports;
+    let restricted = nodes[0].client(ports.restricted, Some((user, password)));
+    wait_for(
+        "the restricted RPC port to answer get_info",
+        &mut nodes,
+        async || {
+            restricted
+                .get_info()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await;
+
+    let info = restricted.get_info().await.unwrap();
+    assert!(info.restricted, "{info:?}");
+    assert_eq!(info.network(), "regtest");
+    assert!(info.offline);
+    // Synchronized even offline at height 1: on regtest the flag says nothing.
+    assert!(info.synchronized, "{info:?}");
+    eprintln!(
+        "node set: restricted get_info: height {} synchronized {} offline {}",
+        info.height, info.synchronized, info.offline
+    );
+
+    // rpc-login from the config file guards both RPC ports: the restricted one
+    // too, so a public node with a login is public only to holders of the login.
+    let node = &nodes[0];
+    for (port, what) in [
+        (ports.restricted, "restricted"),
+        (ports.rpc, "unrestricted"),
+    ] {
+        let anonymous = node.client(port, None).get_info().await;
+        assert!(
+            matches!(anonymous, Err(Error::Unauthorized { .. })),
+            "{what} port without login: {anonymous:?}"
+        );
+        let wrong = node
+            .client(port, Some((user, "not-the-password")))
+            .get_info()
+            .await;
+        assert!(
+            matches!(wrong, Err(Error::Unauthorized { .. })),
+            "{what} port with a wrong password: {wrong:?}"
+        );
+    }
+    let full = node.client(ports.rpc, Some((user, password)));
+    let info = full.get_info().await.unwrap();
+    assert!(!info.restricted);
+    assert_eq!(
+        full.generate_blocks(2, TEST_ADDRESS).await.unwrap().height,
+        2
+    );
+
+    // The user's args reached monerod.
+    let out: serde_json::Value = full
+        .other("/out_peers", &json!({"set": false}))
+        .await
+        .unwrap();
+    let inp: serde_json::Value = full
+        .other("/in_peers", &json!({"set": false}))
+        .await
+        .unwrap();
+    assert_eq!(out["out_peers"], 8, "{out}");
+    assert_eq!(inp["in_peers"], 16, "{inp}");
+
+    // --log-file=/dev/null: the log reaches stdout once (monerod's console
+    // copy; the file-format copy, with tab-separated fields, is gone), and no
+    // log file grows on the data volume.
+    let log = std::fs::read_to_string(node.dir.path().join("stdout.log")).unwrap();
+    assert!(
+        log.contains("Core RPC server initialized") || log.contains("core RPC server initialized"),
+        "{}",
+        node.process.log_tail(2000)
+    );
+    assert!(!log.contains("\tINFO\t"), "{}", node.process.log_tail(2000));
+    let data_files: Vec<String> = std::fs::read_dir(node.data_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !data_files.iter().any(|f| f.ends_with(".log")),
+        "no log file on the data volume: {data_files:?}"
+    );
+
+    // Stop by PID; the port closes.
+    let mut node = nodes.pop().unwrap();
+    node.process.stop(Duration::from_secs(20));
+    assert!(!node.process.is_running());
+    assert!(matches!(
+        restricted.get_info().await,
+        Err(Error::Connect { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_per_pod_configs_form_a_closed_mesh_that_syncs() {
+    if skip() {
+        return;
+    }
+    const N: usize = 3;
+    // As config/samples/utxo_v1alpha1_moneronetwork.yaml, with 3 nodes.
+    let net: MoneroNetwork = serde_json::from_value(json!({
+        "apiVersion": "utxo.com.br/v1alpha1",
+        "kind": "MoneroNetwork",
+        "metadata": {"name": "regtest", "namespace": "test"},
+        "spec": {
+            "replicas": N,
+            "template": {"spec": {"monerod": {"args": ["--regtest", "--fixed-difficulty=1"]}}}
+        }
+    }))
+    .unwrap();
+    let desired = build::network(&net, &Context::new(Images::default())).unwrap();
+    let args = monerod_container(&desired).args.unwrap();
+    assert!(
+        args.iter()
+            .any(|a| a == "--config-file=/etc/monerod/$(POD_NAME).conf"),
+        "{args:?}"
+    );
+    let secret = config_secret(&desired, "regtest-monerod");
+    let services = desired.names_of(|c| matches!(c, Child::Service(_)));
+    let pods: Vec<String> = (0..N).map(|i| format!("regtest-{i}")).collect();
+    let hosts: Vec<String> = pods
+        .iter()
+        .map(|p| {
+            assert!(services.contains(p), "a Service per node: {services:?}");
+            format!("{p}.test.svc.cluster.local")
+        })
+        .collect();
+    // Each pod's file names exactly the others.
+    for (i, pod) in pods.iter().enumerate() {
+        let conf = secret_text(&secret, &format!("{pod}.conf"));
+        let named: BTreeSet<&str> = conf
+            .lines()
+            .filter_map(|l| l.strip_prefix("add-exclusive-node="))
+            .collect();
+        let others: BTreeSet<String> = (0..N)
+            .filter(|j| *j != i)
+            .map(|j| format!("{}:18080", hosts[j]))
+            .collect();
+        assert_eq!(
+            named,
+            others.iter().map(String::as_str).collect(),
+            "{pod}.conf:\n{conf}"
+        );
+    }
+
+    let all_ports = PodPorts::free(N);
+    let p2p_by_host: BTreeMap<String, u16> = hosts
+        .iter()
+        .cloned()
+        .zip(all_ports.iter().map(|p| p.p2p))
+        .collect();
+    let etc = TempDir::new("loopback-etc").unwrap();
+    write_config(&secret, etc.path(), &p2p_by_host);
+
+    // Added for loopback: every node is 127.0.0.1 here, and monerod allows one
+    // connection per IP by default, so a 3-node mesh stalls at 1-2 connections
+    // without it. In a cluster each pod has its own address.
+    let extra = ["--max-connections-per-ip=5"];
+    let mut nodes: Vec<Node> = pods
+        .iter()
+        .zip(&all_ports)
+        .map(|(pod, ports)| Node::start(pod, &args, etc.path(), &extra, *ports))
+        .collect();
+    let clients: Vec<DaemonClient> = nodes.iter().map(|n| n.client(n.ports.rpc, None)).collect();
+
+    // Every node's outgoing peers are exactly the others' P2P ports: monerod read
+    // its own per-pod file, every add-exclusive-node line of it, and nothing else.
+    let expected: Vec<BTreeSet<String>> = (0..N)
+        .map(|i| {
+            (0..N)
+                .filter(|j| *j != i)
+                .map(|j| all_ports[j].p2p.to_string())
+                .collect()
+        })
+        .collect();
+    wait_for(
+        "every node to connect to exactly the others",
+        &mut nodes,
+        async || {
+            let mut seen = Vec::new();
+            for (i, c) in clients.iter().enumerate() {
+                let conns = c.get_connections().await.map_err(|e| e.to_string())?;
+                let out: BTreeSet<String> = conns
+                    .connections
+                    .iter()
+                    .filter(|c| !c.incoming)
+                    .map(|c| c.port.clone())
+                    .collect();
+                let incoming = conns.connections.iter().filter(|c| c.incoming).count();
+                seen.push(format!("node {i}: out {out:?}, {incoming} in"));
+                if out != expected[i] {
+                    return Err(seen.join("; "));
+                }
+            }
+            eprintln!("network: {}", seen.join("; "));
+            Ok(())
+        },
+    )
+    .await;
+
+    for c in &clients {
+        let info = c.get_info().await.unwrap();
+        assert_eq!(info.outgoing_connections_count, (N - 1) as u64);
+        // monerod 0.18 reports a regtest node synchronized from the start, with
+        // only the genesis block and before any peer sent anything.
+        assert!(info.synchronized, "{info:?}");
+    }
+
+    let mined = clients[0].generate_blocks(5, TEST_ADDRESS).await.unwrap();
+    let top = mined.blocks.last().unwrap().clone();
+    wait_for(
+        "all nodes to reach node 0's height",
+        &mut nodes,
+        async || {
+            let mut seen = Vec::new();
+            for c in &clients {
+                let h = c.get_height().await.map_err(|e| e.to_string())?;
+                seen.push(format!("{} {}", h.height, h.hash));
+            }
+            if seen.iter().all(|s| *s == format!("6 {top}")) {
+                Ok(())
+            } else {
+                Err(seen.join("; "))
+            }
+        },
+    )
+    .await;
+    for c in &clients {
+        let info = c.get_info().await.unwrap();
+        assert!(info.synchronized);
+        assert_eq!(info.height, 6);
+    }
+
+    for mut n in nodes {
+        n.process.stop(Duration::from_secs(20));
+        assert!(!n.process.is_running(), "{} stopped", n.pod);
+    }
+}
