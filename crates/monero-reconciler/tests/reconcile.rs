@@ -699,3 +699,70 @@ mod leader {
         assert!(try_acquire(&leases, &cfg("b"), at(100)).await.is_err());
     }
 }
+
+#[tokio::test]
+async fn growing_storage_patches_each_claim_and_keeps_the_immutable_templates() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(
+        &api,
+        "moneronodesets",
+        nodeset("nodes", json!({"replicas": 2, "storage": {"size": "10Gi"}})),
+    );
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    for i in 0..2 {
+        api.put(
+            &format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/data-nodes-{i}"),
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": format!("data-nodes-{i}"), "namespace": NS},
+                   "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}}),
+        );
+    }
+    let path = cr_path("moneronodesets", "nodes");
+    let mut obj = api.get(&path).unwrap();
+    obj["spec"]["storage"]["size"] = json!("20Gi");
+    api.put(&path, obj);
+    api.clear_seen();
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    for i in 0..2 {
+        let pvc = api
+            .get(&format!(
+                "/api/v1/namespaces/{NS}/persistentvolumeclaims/data-nodes-{i}"
+            ))
+            .unwrap();
+        assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "20Gi");
+    }
+    let sts = api
+        .get(&format!("/apis/apps/v1/namespaces/{NS}/statefulsets/nodes"))
+        .unwrap();
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "10Gi",
+        "templates cannot change"
+    );
+    assert!(
+        write_paths(&api)
+            .iter()
+            .all(|w| !w.contains("statefulsets")),
+        "nothing else changed: {:#?}",
+        write_paths(&api)
+    );
+    assert!(api.events().iter().any(|e| e["reason"] == "VolumeResized"));
+    // Done once: the next reconcile writes nothing.
+    api.clear_seen();
+    reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(write_paths(&api), Vec::<String>::new());
+}
