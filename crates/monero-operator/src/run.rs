@@ -21,6 +21,10 @@ use tokio::sync::watch;
 
 use crate::{LogFormat, RunArgs};
 
+/// How long the controllers get to finish after SIGTERM (the Deployment's
+/// grace period is 30 s).
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
+
 #[derive(Clone)]
 struct Http {
     metrics: Metrics,
@@ -112,6 +116,25 @@ pub async fn run(args: &RunArgs) -> Result<()> {
     let client = Client::try_default()
         .await
         .context("no Kubernetes configuration (in-cluster or KUBECONFIG)")?;
+    // Ready once the API server answers, not merely once a client is configured.
+    loop {
+        if *stop_rx.borrow() {
+            server.await.ok();
+            return Ok(());
+        }
+        match client.apiserver_version().await {
+            Ok(v) => {
+                tracing::info!(version = %v.git_version, "connected to the API server");
+                break;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reach the API server yet"),
+        }
+        let mut rx = stop_rx.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {},
+            _ = rx.wait_for(|s| *s) => {},
+        }
+    }
     ready.store(true, Ordering::Relaxed);
 
     let lease = LeaseConfig {
@@ -182,7 +205,14 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         tracing::error!("lost the lease; exiting so that one replica leads");
         std::process::exit(1);
     }
-    controllers.await.ok();
+    // Reconciles in flight finish; a watch stuck retrying an unreachable API
+    // server must not keep the process past its grace period.
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, controllers)
+        .await
+        .is_err()
+    {
+        tracing::warn!("controllers did not stop within {SHUTDOWN_DEADLINE:?}; exiting anyway");
+    }
     if !args.no_leader_election
         && let Err(e) = release(&leases, &lease).await
     {

@@ -16,7 +16,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use meta::{CONFIG_HASH_ANNOTATION, INSTANCE_LABEL, MANAGER, NAME_LABEL, Owner};
+pub use meta::{CONFIG_HASH_ANNOTATION, INSTANCE_LABEL, MANAGER, NAME_LABEL, Owner, PART_OF_LABEL};
 pub use mining::{XMRIG_WORKLOAD, mining_set};
 pub use node::{EXPORTER_PORT, MONEROD_WORKLOAD, NodeKind, effective_network, network, node_set};
 

@@ -638,7 +638,7 @@ async fn prune<K: Managed>(
         "{}={},app.kubernetes.io/managed-by={MANAGER},{}={}",
         build::INSTANCE_LABEL,
         owner.name,
-        "utxo.com.br/kind",
+        build::PART_OF_LABEL,
         K::KIND.to_lowercase()
     );
     let mut removed = Vec::new();
@@ -646,7 +646,10 @@ async fn prune<K: Managed>(
     let keep_pdbs = desired.names_of(|c| matches!(c, Child::PodDisruptionBudget(_)));
     let keep_secrets = desired.names_of(|c| matches!(c, Child::Secret(_)));
     removed.extend(prune_kind::<Service>(state, ns, &selector, &keep_services).await?);
-    removed.extend(prune_kind::<PodDisruptionBudget>(state, ns, &selector, &keep_pdbs).await?);
+    if K::POLLED {
+        // Only monerod sets get a disruption budget.
+        removed.extend(prune_kind::<PodDisruptionBudget>(state, ns, &selector, &keep_pdbs).await?);
+    }
     removed.extend(prune_kind::<Secret>(state, ns, &selector, &keep_secrets).await?);
     Ok(removed)
 }
@@ -732,11 +735,18 @@ pub async fn run(state: Arc<State>, shutdown: tokio::sync::watch::Receiver<bool>
         }
     };
     let client = state.client.clone();
-    // Only the operator's own children are watched, not every Secret or Service in the cluster.
-    let owned =
-        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+    // Each controller watches only its own kind's children, not every Secret or
+    // Service in the cluster.
+    let owned = |kind: &str| {
+        watcher::Config::default().labels(&format!(
+            "app.kubernetes.io/managed-by={MANAGER},{}={}",
+            build::PART_OF_LABEL,
+            kind.to_lowercase()
+        ))
+    };
     macro_rules! controller {
-        ($kind:ty) => {
+        ($kind:ty) => {{
+            let owned = owned(<$kind as Managed>::KIND);
             Controller::new(Api::<$kind>::all(client.clone()), watcher::Config::default())
                 .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
                 .owns(Api::<Service>::all(client.clone()), owned.clone())
@@ -749,7 +759,7 @@ pub async fn run(state: Arc<State>, shutdown: tokio::sync::watch::Receiver<bool>
                         tracing::debug!(error = %e, "controller event");
                     }
                 })
-        };
+        }};
     }
     tokio::join!(
         controller!(MoneroNodeSet),
