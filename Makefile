@@ -60,12 +60,16 @@ demo: deps
 	$(CARGO) build -p monero-exporter
 	bash hack/demo.sh
 
-# Benchmarks (not timed tests): see crates/monero-rpc/README.md and
-# crates/monero-exporter/README.md for what they report and the last results.
+# Benchmarks (not timed tests): see crates/monero-rpc/README.md,
+# crates/monero-exporter/README.md and crates/monero-reconciler/README.md for what
+# they report and the last results. The last step builds the release operator and
+# runs it against a stand-in API server on loopback (needs python3).
 bench: deps
 	$(CARGO) build --release -p monero-exporter --bins
 	$(CARGO) bench -p monero-rpc --bench rpc_overhead
 	$(CARGO) bench -p monero-exporter --bench scrape
+	$(CARGO) bench -p monero-reconciler --bench operator
+	CARGO=$(CARGO) bash hack/bench-operator-idle.sh
 
 clean:
 	$(CARGO) clean

@@ -8,12 +8,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::fakeapi::FakeApi;
-use futures::future::BoxFuture;
+use common::fakeapi::{FakeApi, FixedProbe};
 use monero_crd::{MoneroMiningNodeSet, MoneroNetwork, MoneroNodeSet};
 use monero_reconciler::Error;
-use monero_reconciler::controller::probe::{Probe, ProbeTarget};
-use monero_reconciler::controller::status::Observed;
 use monero_reconciler::controller::{
     Config, State, backoff, error_policy, metrics::Metrics, reconcile,
 };
@@ -21,25 +18,6 @@ use serde_json::{Value, json};
 
 const NS: &str = "test";
 const GROUP_PATH: &str = "/apis/utxo.com.br/v1alpha1/namespaces/test";
-
-/// Answers as a synced node at height 42 with 2 peers would.
-struct FixedProbe;
-
-impl Probe for FixedProbe {
-    fn observe(&self, t: ProbeTarget) -> BoxFuture<'static, Observed> {
-        Box::pin(async move {
-            Observed {
-                height: Some(42),
-                target_height: Some(42),
-                synchronized: Some(true),
-                incoming: Some(1),
-                outgoing: Some(1),
-                version: Some(format!("0.18.0.0-release@{}:{}", t.ip, t.rpc_port)),
-                message: None,
-            }
-        })
-    }
-}
 
 fn state(client: kube::Client) -> Arc<State> {
     State::new(

@@ -61,7 +61,9 @@ pub struct State {
     config: Config,
     metrics: metrics::Metrics,
     probe: Arc<dyn Probe>,
-    reporter: Reporter,
+    /// One recorder for the process, so repeated Events are counted as a
+    /// series instead of piling up as new objects.
+    recorder: Recorder,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -82,15 +84,19 @@ impl State {
         probe: Arc<dyn Probe>,
         instance: String,
     ) -> Arc<State> {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: MANAGER.into(),
+                instance: Some(instance),
+            },
+        );
         Arc::new(State {
             client,
             config,
             metrics,
             probe,
-            reporter: Reporter {
-                controller: MANAGER.into(),
-                instance: Some(instance),
-            },
+            recorder,
             failures: Mutex::new(HashMap::new()),
         })
     }
@@ -319,7 +325,6 @@ async fn publish<K: Managed>(
     action: &str,
     note: String,
 ) {
-    let recorder = Recorder::new(state.client.clone(), state.reporter.clone());
     let event = Event {
         type_,
         reason: reason.into(),
@@ -327,7 +332,7 @@ async fn publish<K: Managed>(
         action: action.into(),
         secondary: None,
     };
-    if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
+    if let Err(e) = state.recorder.publish(&event, &obj.object_ref(&())).await {
         tracing::debug!(error = %e, "could not publish an Event");
     }
 }

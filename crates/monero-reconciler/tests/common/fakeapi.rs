@@ -8,9 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
 use http::{Request, Response};
 use kube::Client;
 use kube::client::Body;
+use monero_reconciler::controller::probe::{Probe, ProbeTarget};
+use monero_reconciler::controller::status::Observed;
 use serde_json::{Value, json};
 
 /// One request as the server saw it.
@@ -298,4 +301,24 @@ fn is_collection(path: &str) -> bool {
     };
     // [resource] or [namespaces, ns, resource]
     rest.len() == 1 || rest.len() == 3
+}
+
+/// Answers as a synced node at height 42 with 2 peers would, naming in its
+/// version where it was asked, so tests can see which port was polled.
+pub struct FixedProbe;
+
+impl Probe for FixedProbe {
+    fn observe(&self, t: ProbeTarget) -> BoxFuture<'static, Observed> {
+        Box::pin(async move {
+            Observed {
+                height: Some(42),
+                target_height: Some(42),
+                synchronized: Some(true),
+                incoming: Some(1),
+                outgoing: Some(1),
+                version: Some(format!("0.18.0.0-release@{}:{}", t.ip, t.rpc_port)),
+                message: None,
+            }
+        })
+    }
 }
