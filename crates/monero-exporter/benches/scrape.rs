@@ -25,13 +25,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
+    monero_testkit::proc_status_kib(pid, field).unwrap()
 }
 
 /// Median latency of each RPC the exporter makes, called one at a time.

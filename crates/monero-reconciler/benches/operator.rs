@@ -51,13 +51,7 @@ fn mib(kib: u64) -> f64 {
 }
 
 fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
+    monero_testkit::proc_status_kib(std::process::id(), field).unwrap()
 }
 
 // ---------------------------------------------------------------- 1. build

@@ -38,6 +38,22 @@ pub fn have(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
+/// A memory field of a process from /proc (`VmRSS:`, `VmHWM:`), in KiB, for the
+/// benchmarks; `None` when the process or the field is gone.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let path = if pid == std::process::id() {
+        "/proc/self/status".to_string()
+    } else {
+        format!("/proc/{pid}/status")
+    };
+    std::fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Waits until `condition` is true, polling every 100 ms, or fails after `deadline`
 /// with `what` in the message.
 pub fn wait_until(
