@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make demo` need and are missing: monerod and
-# monero-wallet-rpc (Debian `monero`), promtool (Debian `prometheus`), curl.
+# monero-wallet-rpc (Debian `monero`), promtool (Debian `prometheus`), tor, i2pd, curl.
 # Idempotent; does nothing when everything is present.
 set -euo pipefail
 
@@ -9,6 +9,8 @@ command -v monerod >/dev/null 2>&1 || need+=(monero)
 command -v monero-wallet-rpc >/dev/null 2>&1 || need+=(monero)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v tor >/dev/null 2>&1 || need+=(tor)
+command -v i2pd >/dev/null 2>&1 || need+=(i2pd)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -23,11 +25,20 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# tor and i2pd would join their networks if their packages started them: forbid any
+# service start for the length of the install (Debian's policy-rc.d convention).
+created_policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  created_policy=1
+fi
+trap 'if [ -n "$created_policy" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi' EXIT
 # --no-install-recommends keeps the prometheus server's extras out; only promtool is used.
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian may start services on install where an init system runs; none of them may
 # reach the network from a test machine.
-for svc in prometheus prometheus-node-exporter monerod; do
+for svc in prometheus prometheus-node-exporter monerod tor i2pd; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     $SUDO systemctl stop "$svc" || true
   fi
