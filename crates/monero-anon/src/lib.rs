@@ -12,6 +12,7 @@
 //! same address, so users can bring their own.
 
 pub mod i2p;
+pub mod podconfig;
 pub mod render;
 pub mod tor;
 
