@@ -188,11 +188,21 @@ pub struct ServiceSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnonymitySpec {
-    /// Serve P2P over this network and relay transactions through it. Accepted
-    /// now; the keys, sidecar and monerod flags come with the monero-anon
-    /// support, and until then the Ready condition's message says it is not applied.
+    /// Serve P2P over this network and relay transactions through it. Each
+    /// replica gets its own identity (an onion address, an I2P destination),
+    /// made once by the operator, kept in the Secret `<name>-identities` and
+    /// shown in status; with Tor the restricted RPC is also served at one
+    /// onion address shared by every replica.
     #[serde(default)]
     pub enabled: bool,
+    /// Bring your own keys: a Secret in the namespace holding, for every
+    /// replica, `<pod-name>.tor` (tor's hs_ed25519_secret_key file) or
+    /// `<pod-name>.i2p` (an i2pd keys file), and optionally `rpc.tor`. The
+    /// operator reads it, refuses a malformed key with a condition and an
+    /// Event, and never writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub keys_secret: Option<String>,
 }
 
 /// The Prometheus exporter sidecar (monero-exporter).
@@ -332,6 +342,10 @@ pub struct SetStatus {
     /// Highest blockchain height among the replicas (absent for miners).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<u64>,
+    /// The onion address serving the restricted RPC of every replica, when
+    /// served over Tor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_onion_address: Option<String>,
     /// Replicas that report themselves synchronized, as "n/m" (absent for miners).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synchronized: Option<String>,

@@ -85,6 +85,15 @@ struct Defaults {
     /// Default xmrig image.
     #[arg(long, env = "MONERO_OPERATOR_XMRIG_IMAGE", default_value_t = Images::default().xmrig)]
     xmrig_image: String,
+    /// Image of the podconfig init container (monero-anon), for Tor and I2P.
+    #[arg(long, env = "MONERO_OPERATOR_PODCONFIG_IMAGE", default_value_t = Images::default().podconfig)]
+    podconfig_image: String,
+    /// Default tor image.
+    #[arg(long, env = "MONERO_OPERATOR_TOR_IMAGE", default_value_t = Images::default().tor)]
+    tor_image: String,
+    /// Default i2pd image.
+    #[arg(long, env = "MONERO_OPERATOR_I2PD_IMAGE", default_value_t = Images::default().i2pd)]
+    i2pd_image: String,
     /// The cluster's DNS domain, for the fully qualified names of network peers.
     #[arg(
         long,
@@ -100,6 +109,9 @@ impl Defaults {
             monerod: self.monerod_image.clone(),
             exporter: self.exporter_image.clone(),
             xmrig: self.xmrig_image.clone(),
+            podconfig: self.podconfig_image.clone(),
+            tor: self.tor_image.clone(),
+            i2pd: self.i2pd_image.clone(),
         });
         ctx.cluster_domain = self.cluster_domain.clone();
         ctx

@@ -15,6 +15,9 @@ fn ctx() -> Context {
         monerod: "img/monerod:1".into(),
         exporter: "img/exporter:1".into(),
         xmrig: "img/xmrig:1".into(),
+        podconfig: "img/podconfig:1".into(),
+        tor: "img/tor:1".into(),
+        i2pd: "img/i2pd:1".into(),
     });
     c.secrets.insert(
         "login".into(),
@@ -763,5 +766,148 @@ fn solo_mining_against_a_missing_node_set_is_refused() {
     assert!(
         err.message
             .contains("MoneroNodeSet nowhere not found in namespace ns")
+    );
+}
+
+/// The Secrets projected into the identities volume, in order.
+fn identity_sources(d: &Desired) -> Vec<String> {
+    let vols = pod(d).volumes.as_ref().unwrap();
+    let ids = vols
+        .iter()
+        .find(|v| v.name == "identities")
+        .unwrap()
+        .projected
+        .as_ref()
+        .unwrap();
+    ids.sources
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|s| s.secret.as_ref().unwrap().name.clone())
+        .collect()
+}
+
+fn init<'a>(d: &'a Desired, name: &str) -> &'a Container {
+    pod(d)
+        .init_containers
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap()
+}
+
+#[test]
+fn the_pod_shape_with_tor_i2p_both_and_neither() {
+    for (tor, i2p) in [(false, false), (true, false), (false, true), (true, true)] {
+        let d = node_set(
+            &nodeset(json!({"replicas": 2, "tor": {"enabled": tor}, "i2p": {"enabled": i2p}})),
+            &ctx(),
+        )
+        .unwrap();
+        let names: Vec<&str> = pod(&d).containers.iter().map(|c| c.name.as_str()).collect();
+        let mut want = vec!["monerod", "exporter"];
+        if tor {
+            want.push("tor");
+        }
+        if i2p {
+            want.push("i2pd");
+        }
+        assert_eq!(names, want, "tor {tor} i2p {i2p}");
+        let a = args(&d, "monerod");
+        if !tor && !i2p {
+            assert!(pod(&d).init_containers.is_none());
+            assert!(a.contains(&"--config-file=/etc/monerod/monerod.conf".to_string()));
+            continue;
+        }
+        // monerod reads the config file podconfig wrote (base config + Tor/I2P lines).
+        assert!(
+            a.contains(&"--config-file=/run/monero-anon/monerod.conf".to_string()),
+            "{a:?}"
+        );
+        assert_eq!(
+            a.iter().filter(|x| x.starts_with("--config-file")).count(),
+            1
+        );
+        let pc = init(&d, "podconfig");
+        assert_eq!(pc.image.as_deref(), Some("img/podconfig:1"));
+        let pa = pc.args.clone().unwrap();
+        assert_eq!(pa[0], "podconfig");
+        assert!(pa.contains(&"--base-config=/etc/monerod/monerod.conf".to_string()));
+        assert!(
+            pa.contains(&"--rpc-port=18089".to_string())
+                && pa.contains(&"--tor-inbound-port=18083".to_string())
+                && pa.contains(&"--i2p-inbound-port=18085".to_string())
+        );
+        assert_eq!(pa.contains(&"--tor".to_string()), tor);
+        assert_eq!(pa.contains(&"--i2p".to_string()), i2p);
+        assert_eq!(pc.env.as_ref().unwrap()[0].name, "POD_NAME");
+        let mounts: Vec<(&str, bool)> = pc
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| (m.mount_path.as_str(), m.read_only == Some(true)))
+            .collect();
+        assert_eq!(
+            mounts,
+            vec![
+                ("/etc/monero-anon/identities", true),
+                ("/etc/monerod", true),
+                ("/run/monero-anon", false)
+            ]
+        );
+        let vols = pod(&d).volumes.as_ref().unwrap();
+        let sources = identity_sources(&d);
+        assert_eq!(sources, vec!["nodes-identities"]);
+        assert!(
+            vols.iter()
+                .any(|v| v.name == "anon" && v.empty_dir.is_some())
+        );
+        if tor {
+            assert_eq!(args(&d, "tor"), vec!["-f", "/run/monero-anon/tor/torrc"]);
+            assert_eq!(container(&d, "tor").image.as_deref(), Some("img/tor:1"));
+        }
+        if i2p {
+            assert!(args(&d, "i2pd").contains(&"--datadir=/run/monero-anon/i2pd/data".to_string()));
+        }
+        // Sidecars and the init container meet the restricted level too; nothing runs as root.
+        for c in pod(&d)
+            .containers
+            .iter()
+            .chain(pod(&d).init_containers.iter().flatten())
+        {
+            let sc = c.security_context.as_ref().unwrap();
+            assert_eq!(
+                (
+                    sc.run_as_non_root,
+                    sc.read_only_root_filesystem,
+                    sc.allow_privilege_escalation
+                ),
+                (Some(true), Some(true), Some(false)),
+                "{}",
+                c.name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_network_served_over_tor_gives_podconfig_each_pods_own_base_config() {
+    let d = network(&net(json!({"replicas": 2, "template": {"spec": {"network": "stagenet", "tor": {"enabled": true}, "i2p": {"enabled": true, "keysSecret": "mine"}}}})), &ctx()).unwrap();
+    let pa = init(&d, "podconfig").args.clone().unwrap();
+    assert!(
+        pa.contains(&"--base-config=/etc/monerod/$(POD_NAME).conf".to_string()),
+        "{pa:?}"
+    );
+    assert!(
+        pa.contains(&"--tor-inbound-port=38083".to_string())
+            && pa.contains(&"--rpc-port=38089".to_string())
+    );
+    let sources = identity_sources(&d);
+    assert_eq!(
+        sources,
+        vec!["regtest-identities", "mine"],
+        "generated tor keys, the user's i2p keys"
     );
 }

@@ -49,6 +49,27 @@ fn latest<K: serde::de::DeserializeOwned>(api: &FakeApi, plural: &str, name: &st
     Arc::new(serde_json::from_value(api.get(&cr_path(plural, name)).unwrap()).unwrap())
 }
 
+/// The condition of a type in a stored status.
+fn condition(status: &Value, type_: &str) -> Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap()
+        .clone()
+}
+
+/// Reconciles the MoneroNodeSet "nodes" as the store now holds it; it must succeed.
+async fn reconcile_nodes(api: &FakeApi, st: &Arc<State>) {
+    reconcile(
+        latest::<MoneroNodeSet>(api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+}
+
 fn nodeset(name: &str, spec: Value) -> Value {
     json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNodeSet", "metadata": {"name": name}, "spec": spec})
 }
@@ -136,12 +157,7 @@ async fn create_applies_every_child_then_an_unchanged_object_causes_no_write() {
 
     // Again, with what the cluster now holds: reads only.
     api.clear_seen();
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_nodes(&api, &st).await;
     assert_eq!(write_paths(&api), Vec::<String>::new());
     assert!(
         api.seen().iter().all(|s| !s.is_event()),
@@ -165,12 +181,7 @@ async fn a_spec_change_rewrites_only_what_it_touches() {
         "moneronodesets",
         nodeset("nodes", json!({"replicas": 2})),
     );
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_nodes(&api, &st).await;
 
     let path = cr_path("moneronodesets", "nodes");
     let mut obj = api.get(&path).unwrap();
@@ -178,12 +189,7 @@ async fn a_spec_change_rewrites_only_what_it_touches() {
     obj["metadata"]["generation"] = json!(2);
     api.put(&path, obj);
     api.clear_seen();
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_nodes(&api, &st).await;
     assert_eq!(
         write_paths(&api),
         vec![
@@ -210,12 +216,7 @@ async fn scaling_a_set_to_one_removes_its_disruption_budget_and_back_up_restores
         "moneronodesets",
         nodeset("nodes", json!({"replicas": 3})),
     );
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_nodes(&api, &st).await;
     let pdb = format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets/nodes");
     assert!(api.get(&pdb).is_some());
 
@@ -225,12 +226,7 @@ async fn scaling_a_set_to_one_removes_its_disruption_budget_and_back_up_restores
         obj["spec"]["replicas"] = json!(replicas);
         api.put(&path, obj);
         api.clear_seen();
-        reconcile(
-            latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-            st.clone(),
-        )
-        .await
-        .unwrap();
+        reconcile_nodes(&api, &st).await;
         let sts = api
             .get(&format!("/apis/apps/v1/namespaces/{NS}/statefulsets/nodes"))
             .unwrap();
@@ -346,13 +342,7 @@ async fn an_invalid_object_gets_a_condition_and_an_event_and_no_children() {
         )]
     );
     let status = api.get(&cr_path("moneronodesets", "locked")).unwrap()["status"].clone();
-    let ready = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .unwrap()
-        .clone();
+    let ready = condition(&status, "Ready");
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["reason"], "InvalidSpec");
     let msg = ready["message"].as_str().unwrap();
@@ -419,12 +409,7 @@ async fn api_errors_fail_the_reconcile_back_off_and_the_retry_succeeds() {
             .any(|e| e["reason"] == "ReconcileFailed" && e["type"] == "Warning")
     );
 
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_nodes(&api, &st).await;
     assert!(
         api.get(&format!("/apis/apps/v1/namespaces/{NS}/statefulsets/nodes"))
             .is_some()
@@ -476,12 +461,7 @@ async fn status_reports_each_replica_and_is_written_only_when_it_changes() {
     add_pod(&api, "nodes-0", "nodes", "monerod", true);
     add_pod(&api, "nodes-1", "nodes", "monerod", false);
     add_pod(&api, "other-0", "other", "monerod", true);
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_nodes(&api, &st).await;
     let status = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
     assert_eq!(status["replicas"], 2);
     assert_eq!(status["readyReplicas"], 1);
@@ -493,22 +473,11 @@ async fn status_reports_each_replica_and_is_written_only_when_it_changes() {
         status["nodes"][0]["version"], "0.18.0.0-release@10.0.0.7:18089",
         "polled on the restricted port"
     );
-    let ready = status["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .unwrap()
-        .clone();
+    let ready = condition(&status, "Ready");
     assert_eq!(ready["message"], "1/2 replicas ready");
 
     api.clear_seen();
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_nodes(&api, &st).await;
     assert_eq!(
         write_paths(&api),
         Vec::<String>::new(),
@@ -517,12 +486,7 @@ async fn status_reports_each_replica_and_is_written_only_when_it_changes() {
 
     add_pod(&api, "nodes-1", "nodes", "monerod", true);
     api.clear_seen();
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_nodes(&api, &st).await;
     assert_eq!(
         write_paths(&api),
         vec![format!(
@@ -687,12 +651,7 @@ async fn growing_storage_patches_each_claim_and_keeps_the_immutable_templates() 
         "moneronodesets",
         nodeset("nodes", json!({"replicas": 2, "storage": {"size": "10Gi"}})),
     );
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_nodes(&api, &st).await;
     for i in 0..2 {
         api.put(
             &format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/data-nodes-{i}"),
@@ -705,12 +664,7 @@ async fn growing_storage_patches_each_claim_and_keeps_the_immutable_templates() 
     obj["spec"]["storage"]["size"] = json!("20Gi");
     api.put(&path, obj);
     api.clear_seen();
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_nodes(&api, &st).await;
     for i in 0..2 {
         let pvc = api
             .get(&format!(
@@ -736,11 +690,205 @@ async fn growing_storage_patches_each_claim_and_keeps_the_immutable_templates() 
     assert!(api.events().iter().any(|e| e["reason"] == "VolumeResized"));
     // Done once: the next reconcile writes nothing.
     api.clear_seen();
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_nodes(&api, &st).await;
     assert_eq!(write_paths(&api), Vec::<String>::new());
+}
+
+mod identities {
+    use super::*;
+    use monero_anon::i2p::Destination;
+    use monero_anon::tor::OnionKey;
+
+    fn ids_path() -> String {
+        format!("/api/v1/namespaces/{NS}/secrets/nodes-identities")
+    }
+
+    fn keys(api: &FakeApi) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let v = api.get(&ids_path()).unwrap();
+        let s: k8s_openapi::api::core::v1::Secret = serde_json::from_value(v).unwrap();
+        s.data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect()
+    }
+
+    fn set_replicas(api: &FakeApi, n: i32) {
+        let path = cr_path("moneronodesets", "nodes");
+        let mut obj = api.get(&path).unwrap();
+        obj["spec"]["replicas"] = json!(n);
+        api.put(&path, obj);
+    }
+
+    #[tokio::test]
+    async fn identities_are_made_once_reused_kept_on_scale_down_and_shown_in_status() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        create(
+            &api,
+            "moneronodesets",
+            nodeset(
+                "nodes",
+                json!({"replicas": 2, "tor": {"enabled": true}, "i2p": {"enabled": true}}),
+            ),
+        );
+        reconcile_nodes(&api, &st).await;
+        let first = keys(&api);
+        assert_eq!(
+            first.keys().cloned().collect::<Vec<_>>(),
+            vec![
+                "nodes-0.i2p",
+                "nodes-0.tor",
+                "nodes-1.i2p",
+                "nodes-1.tor",
+                "rpc.tor"
+            ]
+        );
+        let secret = api.get(&ids_path()).unwrap();
+        assert!(
+            secret["metadata"].get("ownerReferences").is_none(),
+            "kept when the set is deleted (Retain)"
+        );
+        assert!(
+            secret["metadata"]["labels"]
+                .get("app.kubernetes.io/instance")
+                .is_none(),
+            "out of reach of pruning"
+        );
+        let status = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+        for i in 0..2 {
+            let onion = OnionKey::from_secret_file(&first[&format!("nodes-{i}.tor")])
+                .unwrap()
+                .address();
+            let b32 = Destination::from_keys_file(&first[&format!("nodes-{i}.i2p")])
+                .unwrap()
+                .address();
+            assert_eq!(status["nodes"][i]["onionAddress"], onion);
+            assert_eq!(status["nodes"][i]["i2pAddress"], b32);
+        }
+        assert_eq!(
+            status["rpcOnionAddress"],
+            OnionKey::from_secret_file(&first["rpc.tor"])
+                .unwrap()
+                .address()
+        );
+        let made = api
+            .events()
+            .into_iter()
+            .find(|e| e["reason"] == "IdentityCreated")
+            .unwrap();
+        assert!(
+            made["note"]
+                .as_str()
+                .unwrap()
+                .contains(status["nodes"][0]["onionAddress"].as_str().unwrap())
+        );
+
+        // Unchanged: no write, same keys.
+        api.clear_seen();
+        reconcile_nodes(&api, &st).await;
+        assert_eq!(write_paths(&api), Vec::<String>::new());
+        assert_eq!(keys(&api), first);
+
+        // Scale up: only the new replica's keys are added.
+        set_replicas(&api, 3);
+        reconcile_nodes(&api, &st).await;
+        let grown = keys(&api);
+        assert_eq!(grown.len(), 7);
+        for (k, v) in &first {
+            assert_eq!(&grown[k], v, "{k} was replaced");
+        }
+        // Scale down: kept.
+        set_replicas(&api, 1);
+        reconcile_nodes(&api, &st).await;
+        assert_eq!(keys(&api), grown);
+    }
+
+    #[tokio::test]
+    async fn retention_delete_drops_removed_replicas_keys_and_ties_the_secret_to_the_set() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        create(
+            &api,
+            "moneronodesets",
+            nodeset(
+                "nodes",
+                json!({"replicas": 3, "tor": {"enabled": true},
+            "storage": {"retention": {"whenScaled": "Delete", "whenDeleted": "Delete"}}}),
+            ),
+        );
+        reconcile_nodes(&api, &st).await;
+        let secret = api.get(&ids_path()).unwrap();
+        assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "uid-nodes");
+        let before = keys(&api);
+        set_replicas(&api, 1);
+        reconcile_nodes(&api, &st).await;
+        let after = keys(&api);
+        assert_eq!(
+            after.keys().cloned().collect::<Vec<_>>(),
+            vec!["nodes-0.tor", "rpc.tor"]
+        );
+        assert_eq!(after["nodes-0.tor"], before["nodes-0.tor"]);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_brought_key_is_refused_and_never_written() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        let good = OnionKey::generate().unwrap();
+        let b64 = |b: &[u8]| serde_json::to_value(k8s_openapi::ByteString(b.to_vec())).unwrap();
+        api.put(&format!("/api/v1/namespaces/{NS}/secrets/mine"), json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "mine", "namespace": NS}, "data": {"nodes-0.tor": b64(&good.secret_file()), "nodes-1.tor": b64(b"garbage")}}));
+        let before = api
+            .get(&format!("/api/v1/namespaces/{NS}/secrets/mine"))
+            .unwrap();
+        create(
+            &api,
+            "moneronodesets",
+            nodeset(
+                "nodes",
+                json!({"replicas": 2, "tor": {"enabled": true, "keysSecret": "mine"}}),
+            ),
+        );
+        reconcile_nodes(&api, &st).await;
+        let status = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+        let ready = condition(&status, "Ready");
+        assert_eq!(ready["reason"], "InvalidSpec");
+        let msg = ready["message"].as_str().unwrap();
+        assert!(
+            msg.contains("spec.tor.keysSecret") && msg.contains("nodes-1.tor"),
+            "{msg}"
+        );
+        assert!(api.events().iter().any(|e| e["reason"] == "InvalidSpec"));
+        assert_eq!(
+            api.get(&format!("/api/v1/namespaces/{NS}/secrets/mine"))
+                .unwrap(),
+            before,
+            "never written"
+        );
+        assert!(
+            api.get(&ids_path()).is_none(),
+            "no keys of our own when the user brings them"
+        );
+        assert!(
+            api.get(&format!("/apis/apps/v1/namespaces/{NS}/statefulsets/nodes"))
+                .is_none()
+        );
+
+        // Fixed by the user: applied, with the user's addresses in status.
+        let other = OnionKey::generate().unwrap();
+        let mut fixed = before.clone();
+        fixed["data"]["nodes-1.tor"] = b64(&other.secret_file());
+        api.put(&format!("/api/v1/namespaces/{NS}/secrets/mine"), fixed);
+        reconcile_nodes(&api, &st).await;
+        let status = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+        assert_eq!(status["nodes"][0]["onionAddress"], good.address());
+        assert_eq!(status["nodes"][1]["onionAddress"], other.address());
+        assert!(
+            api.get(&format!("/apis/apps/v1/namespaces/{NS}/statefulsets/nodes"))
+                .is_some()
+        );
+        let ready = condition(&status, "Ready");
+        assert_ne!(ready["reason"], "InvalidSpec");
+    }
 }

@@ -3,6 +3,7 @@
 //! Nothing here talks to the API server, so every output can be tested field
 //! by field and printed by `monero-operator render`.
 
+mod anon;
 mod meta;
 mod mining;
 mod node;
@@ -16,6 +17,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+pub use anon::{MONEROD_CONFIG, generated_identities, identity_secret_name};
 pub use meta::{CONFIG_HASH_ANNOTATION, INSTANCE_LABEL, MANAGER, NAME_LABEL, Owner, PART_OF_LABEL};
 pub use mining::{XMRIG_WORKLOAD, mining_set};
 pub use node::{EXPORTER_PORT, MONEROD_WORKLOAD, NodeKind, effective_network, network, node_set};
@@ -31,6 +33,12 @@ pub struct Images {
     pub exporter: String,
     /// xmrig.
     pub xmrig: String,
+    /// monero-anon (the podconfig init container).
+    pub podconfig: String,
+    /// tor.
+    pub tor: String,
+    /// i2pd.
+    pub i2pd: String,
 }
 
 impl Default for Images {
@@ -40,6 +48,9 @@ impl Default for Images {
             monerod: format!("ghcr.io/monero-operator/monerod:{tag}"),
             exporter: format!("ghcr.io/monero-operator/exporter:{tag}"),
             xmrig: format!("ghcr.io/monero-operator/xmrig:{tag}"),
+            podconfig: format!("ghcr.io/monero-operator/podconfig:{tag}"),
+            tor: format!("ghcr.io/monero-operator/tor:{tag}"),
+            i2pd: format!("ghcr.io/monero-operator/i2pd:{tag}"),
         }
     }
 }

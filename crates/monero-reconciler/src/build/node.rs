@@ -18,8 +18,7 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, Secret, SecretVolumeSource,
-    Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeResourceRequirements,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -28,7 +27,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use monero_crd::{MoneroNetwork, MoneroNodeSet, Network, NodeSpec, Ports, Readiness};
 
 use super::pod::{
-    anti_affinity, apply_overrides, container_security, field_env, pod_labels, pod_security,
+    anti_affinity, apply_overrides, container_security, field_env, mount, pod_labels, pod_security,
     requests,
 };
 use super::{
@@ -207,6 +206,7 @@ fn build(
     let args = monerod_args(kind, node, net, &ports);
     let template = pod_template(
         owner,
+        kind,
         node,
         extra,
         ctx,
@@ -304,12 +304,22 @@ fn login(
     Ok(Some((user, pass)))
 }
 
-/// The operator's monerod flags, then the user's (see [`merge_args`]).
-pub fn monerod_args(kind: NodeKind, node: &NodeSpec, net: Network, ports: &Ports) -> Vec<String> {
-    let config_file = match kind {
+/// monerod's config file in the config Secret's mount.
+fn base_config_file(kind: NodeKind) -> String {
+    match kind {
         NodeKind::NodeSet => format!("{CONFIG_DIR}/monerod.conf"),
         // Kubernetes expands $(POD_NAME) from the env var of that name.
         NodeKind::Network => format!("{CONFIG_DIR}/$(POD_NAME).conf"),
+    }
+}
+
+/// The operator's monerod flags, then the user's (see [`merge_args`]).
+pub fn monerod_args(kind: NodeKind, node: &NodeSpec, net: Network, ports: &Ports) -> Vec<String> {
+    let config_file = if node.tor.enabled || node.i2p.enabled {
+        // podconfig's copy of the base config, with the Tor and I2P lines added.
+        super::MONEROD_CONFIG.to_string()
+    } else {
+        base_config_file(kind)
     };
     let mut d: Vec<String> = vec![
         format!("--data-dir={DATA_DIR}"),
@@ -362,6 +372,7 @@ pub fn monerod_args(kind: NodeKind, node: &NodeSpec, net: Network, ports: &Ports
 #[allow(clippy::too_many_arguments)]
 fn pod_template(
     owner: &Owner,
+    kind: NodeKind,
     node: &NodeSpec,
     extra: ExtraMeta<'_>,
     ctx: &Context,
@@ -523,6 +534,21 @@ fn pod_template(
         ]),
         ..PodSpec::default()
     };
+    if let Some(parts) =
+        super::anon::parts(owner, node, ports, &base_config_file(kind), CONFIG_DIR, ctx)
+    {
+        if let Some(monerod) = spec.containers.first_mut() {
+            monerod
+                .volume_mounts
+                .get_or_insert_with(Vec::new)
+                .push(parts.monerod_mount);
+        }
+        spec.containers.extend(parts.sidecars);
+        spec.init_containers = Some(vec![parts.init]);
+        spec.volumes
+            .get_or_insert_with(Vec::new)
+            .extend(parts.volumes);
+    }
     apply_overrides(&mut spec, &node.pod);
     let mut annotations: BTreeMap<String, String> =
         extra.map(|(_, a)| a.clone()).unwrap_or_default();
@@ -610,15 +636,6 @@ fn service_port(name: &str, p: u16) -> ServicePort {
         target_port: Some(IntOrString::String(name.into())),
         protocol: Some("TCP".into()),
         ..ServicePort::default()
-    }
-}
-
-fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
-    VolumeMount {
-        name: name.into(),
-        mount_path: path.into(),
-        read_only: read_only.then_some(true),
-        ..VolumeMount::default()
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, EnvVar, EnvVarSource, ObjectFieldSelector, PodAffinityTerm,
     PodAntiAffinity, PodSecurityContext, PodSpec, ResourceRequirements, SeccompProfile,
-    SecurityContext, WeightedPodAffinityTerm,
+    SecurityContext, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -143,5 +143,15 @@ pub fn requests(cpu: &str, memory: &str) -> ResourceRequirements {
             ("memory".to_string(), Quantity(memory.into())),
         ])),
         ..ResourceRequirements::default()
+    }
+}
+
+/// A volume mount.
+pub fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
     }
 }

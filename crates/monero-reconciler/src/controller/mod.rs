@@ -4,6 +4,7 @@
 //! write status only when it changed.
 
 pub mod apply;
+pub mod identities;
 pub mod leader;
 pub mod metrics;
 pub mod probe;
@@ -146,17 +147,10 @@ pub trait Managed:
     fn exporter(&self) -> bool {
         false
     }
-}
-
-fn node_notes(node: &monero_crd::NodeSpec) -> Vec<String> {
-    let mut n = Vec::new();
-    if node.tor.enabled {
-        n.push("tor.enabled is accepted but not applied yet (monero-anon)".into());
+    /// The node settings, for kinds that run monerod.
+    fn node(&self) -> Option<&monero_crd::NodeSpec> {
+        None
     }
-    if node.i2p.enabled {
-        n.push("i2p.enabled is accepted but not applied yet (monero-anon)".into());
-    }
-    n
 }
 
 fn node_login(node: &monero_crd::NodeSpec, ctx: &build::Context) -> Option<(String, String)> {
@@ -188,14 +182,14 @@ impl Managed for MoneroNodeSet {
     fn build(&self, ctx: &build::Context) -> Result<Desired, InvalidSpec> {
         build::node_set(self, ctx)
     }
-    fn notes(&self) -> Vec<String> {
-        node_notes(&self.spec.node)
-    }
     fn rpc_login(&self, ctx: &build::Context) -> Option<(String, String)> {
         node_login(&self.spec.node, ctx)
     }
     fn exporter(&self) -> bool {
         self.spec.node.exporter.enabled
+    }
+    fn node(&self) -> Option<&monero_crd::NodeSpec> {
+        Some(&self.spec.node)
     }
 }
 
@@ -220,14 +214,14 @@ impl Managed for MoneroNetwork {
     fn build(&self, ctx: &build::Context) -> Result<Desired, InvalidSpec> {
         build::network(self, ctx)
     }
-    fn notes(&self) -> Vec<String> {
-        node_notes(&self.spec.template.spec.node)
-    }
     fn rpc_login(&self, ctx: &build::Context) -> Option<(String, String)> {
         node_login(&self.spec.template.spec.node, ctx)
     }
     fn exporter(&self) -> bool {
         self.spec.template.spec.node.exporter.enabled
+    }
+    fn node(&self) -> Option<&monero_crd::NodeSpec> {
+        Some(&self.spec.template.spec.node)
     }
 }
 
@@ -377,35 +371,37 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         }
     }
 
-    // 2. Validate and build (pure).
+    // 2. Identities (Tor, I2P): made once, checked when brought.
+    let ids = match obj.node() {
+        Some(node) => {
+            let owner = Owner::of(K::KIND, obj.meta());
+            match identities::ensure(client, &owner, node, obj.desired_replicas()).await? {
+                Ok(ids) => ids,
+                Err(invalid) => return reject(obj, state, invalid).await,
+            }
+        }
+        None => identities::Identities::default(),
+    };
+    if !ids.created.is_empty() {
+        tracing::info!(object = %object_key(obj), created = ?ids.created, "made identities");
+        publish(
+            state,
+            obj,
+            EventType::Normal,
+            "IdentityCreated",
+            "Identity",
+            format!("made {}", ids.created.join(", ")),
+        )
+        .await;
+    }
+
+    // 3. Validate and build (pure).
     let desired = match obj.build(&ctx) {
         Ok(d) => d,
-        Err(invalid) => {
-            let changed = write_status(
-                obj,
-                state,
-                &invalid_selector::<K>(obj),
-                Vec::new(),
-                Some(invalid.to_string()),
-            )
-            .await?;
-            if changed {
-                publish(
-                    state,
-                    obj,
-                    EventType::Warning,
-                    "InvalidSpec",
-                    "Validate",
-                    invalid.to_string(),
-                )
-                .await;
-            }
-            // Editing the object triggers a reconcile; a missing Secret may appear later.
-            return Ok(Action::requeue(Duration::from_secs(60)));
-        }
+        Err(invalid) => return reject(obj, state, invalid).await,
     };
 
-    // 3. Apply what differs, config first.
+    // 4. Apply what differs, config first.
     let params = PatchParams::apply(MANAGER).force();
     let mut applied = Vec::new();
     for mut child in desired.children.clone() {
@@ -448,7 +444,7 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         .await;
     }
 
-    // 4. Remove children no longer desired (a PDB after scaling to one, a
+    // 5. Remove children no longer desired (a PDB after scaling to one, a
     // network node's Service after scaling down).
     let removed = prune(state, obj, &ns, &desired).await?;
     if !removed.is_empty() {
@@ -463,7 +459,7 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         .await;
     }
 
-    // 5. Status.
+    // 6. Status.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let list = pods
         .list(&ListParams::default().labels(&desired.selector))
@@ -497,13 +493,39 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
     for (p, o) in items.iter().zip(results) {
         observed.push((p.name_any(), status::pod_ready(p), o));
     }
-    write_status(obj, state, &desired.selector, observed, None).await?;
+    write_status(obj, state, &desired.selector, observed, None, &ids).await?;
     let wait = if obj.desired_replicas() > 0 {
         state.config.status_interval
     } else {
         state.config.idle_interval
     };
     Ok(Action::requeue(wait))
+}
+
+/// An object that cannot be applied: a condition, a Warning Event the first
+/// time, and a look again in a minute (a missing Secret may appear).
+async fn reject<K: Managed>(obj: &K, state: &State, invalid: InvalidSpec) -> Result<Action, Error> {
+    let changed = write_status(
+        obj,
+        state,
+        &invalid_selector::<K>(obj),
+        Vec::new(),
+        Some(invalid.to_string()),
+        &identities::Identities::default(),
+    )
+    .await?;
+    if changed {
+        publish(
+            state,
+            obj,
+            EventType::Warning,
+            "InvalidSpec",
+            "Validate",
+            invalid.to_string(),
+        )
+        .await;
+    }
+    Ok(Action::requeue(Duration::from_secs(60)))
 }
 
 fn invalid_selector<K: Managed>(obj: &K) -> String {
@@ -698,6 +720,7 @@ async fn write_status<K: Managed>(
     selector: &str,
     pods: Vec<(String, bool, Option<status::Observed>)>,
     invalid: Option<String>,
+    ids: &identities::Identities,
 ) -> Result<bool, Error> {
     let new = status::compute(status::StatusInput {
         previous: obj.status(),
@@ -707,6 +730,8 @@ async fn write_status<K: Managed>(
         pods,
         invalid,
         network: K::KIND == "MoneroNetwork",
+        addresses: ids.addresses.clone(),
+        rpc_onion: ids.rpc_onion.clone(),
         notes: obj.notes(),
         now: Timestamp::now(),
     });

@@ -52,6 +52,10 @@ pub struct StatusInput<'a> {
     pub invalid: Option<String>,
     /// Whether the nodes are expected to connect to each other (a network).
     pub network: bool,
+    /// Onion and I2P addresses by pod name.
+    pub addresses: BTreeMap<String, (Option<String>, Option<String>)>,
+    /// The set-wide RPC onion address.
+    pub rpc_onion: Option<String>,
     /// Notes that belong in the Ready message (for example a feature not yet applied).
     pub notes: Vec<String>,
     /// Now, for new transition times.
@@ -64,12 +68,23 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
     let replicas = input.pods.len() as i32;
     let ready = input.pods.iter().filter(|(_, r, _)| *r).count() as i32;
     let polled = input.pods.iter().any(|(_, _, o)| o.is_some());
-    let nodes: Vec<ReplicaStatus> = input
-        .pods
+    // Every pod, and every replica with an identity but no pod yet (its
+    // addresses are known before it runs), in replica order.
+    let mut rows: Vec<(String, bool, Option<Observed>)> = input.pods.clone();
+    for name in input.addresses.keys() {
+        if !rows.iter().any(|(n, _, _)| n == name) {
+            rows.push((name.clone(), false, None));
+        }
+    }
+    rows.sort_by(|a, b| (a.0.len(), &a.0).cmp(&(b.0.len(), &b.0)));
+    let nodes: Vec<ReplicaStatus> = rows
         .iter()
         .map(|(name, ready, o)| {
             let o = o.clone().unwrap_or_default();
+            let (onion, b32) = input.addresses.get(name).cloned().unwrap_or_default();
             ReplicaStatus {
+                onion_address: onion,
+                i2p_address: b32,
                 name: name.clone(),
                 ready: *ready,
                 height: o.height,
@@ -79,7 +94,6 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
                 outgoing_connections: o.outgoing,
                 version: o.version,
                 message: o.message,
-                ..ReplicaStatus::default()
             }
         })
         .collect();
@@ -192,6 +206,7 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         ready_replicas: ready,
         selector: input.selector,
         height: if polled { height } else { None },
+        rpc_onion_address: input.rpc_onion,
         synchronized: polled.then(|| format!("{synced}/{}", nodes.len())),
         conditions,
         nodes,
@@ -215,6 +230,8 @@ mod tests {
             pods,
             invalid: None,
             network: true,
+            addresses: BTreeMap::new(),
+            rpc_onion: None,
             notes: vec![],
             now: Timestamp::from_second(now).unwrap(),
         }

@@ -92,11 +92,16 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Merges an applied object into the stored one (a simple stand-in for
-/// server-side apply with a single manager: the applied fields win).
+/// server-side apply with a single manager: the applied fields win), with
+/// JSON merge patch's rule that null removes a field.
 fn merge(base: &mut Value, patch: &Value) {
     match (base, patch) {
         (Value::Object(b), Value::Object(p)) => {
             for (k, v) in p {
+                if v.is_null() {
+                    b.remove(k);
+                    continue;
+                }
                 match b.get_mut(k) {
                     Some(bv) if bv.is_object() && v.is_object() => merge(bv, v),
                     _ => {

@@ -1,0 +1,305 @@
+//! Tor and I2P identities of a set's replicas: made once, kept, shown.
+//!
+//! The operator keeps them in one Secret per set, `<name>-identities`, with a
+//! key per replica (`<pod>.tor`, `<pod>.i2p`) and the set-wide `rpc.tor`.
+//! Keys are only ever added: an identity is a published address, so nothing
+//! here replaces one. On scale-down they stay unless `storage.retention.whenScaled`
+//! is Delete; the Secret is owned by the set (and so collected with it) only
+//! when `storage.retention.whenDeleted` is Delete. Bring-your-own Secrets are
+//! read and checked, never written.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use monero_anon::i2p::Destination;
+use monero_anon::podconfig::{RPC_TOR_KEY, i2p_key_name, tor_key_name};
+use monero_anon::tor::OnionKey;
+use monero_crd::{NodeSpec, RetentionPolicy};
+use serde_json::{Value, json};
+
+use crate::build::{Owner, generated_identities, identity_secret_name};
+use crate::error::{Error, InvalidSpec};
+
+/// Label on the identity Secret (deliberately not the children's labels, so
+/// pruning never touches it).
+pub const IDENTITY_LABEL: &str = "utxo.com.br/identities-of";
+
+/// The addresses the replicas serve.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Identities {
+    /// Onion and I2P address by pod name.
+    pub addresses: BTreeMap<String, (Option<String>, Option<String>)>,
+    /// The set-wide RPC onion address.
+    pub rpc_onion: Option<String>,
+    /// What was made in this reconcile, for an Event.
+    pub created: Vec<String>,
+}
+
+fn invalid(owner: &Owner, field: &str, message: String) -> InvalidSpec {
+    InvalidSpec {
+        kind: owner.kind.clone(),
+        namespace: owner.namespace.clone(),
+        name: owner.name.clone(),
+        field: field.into(),
+        message,
+    }
+}
+
+fn data_of(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    let mut data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    for (k, v) in secret.string_data.clone().unwrap_or_default() {
+        data.insert(k, v.into_bytes());
+    }
+    data
+}
+
+/// Pod names of a set with `replicas` replicas.
+fn pods(owner: &Owner, replicas: i32) -> Vec<String> {
+    (0..replicas.max(0))
+        .map(|i| format!("{}-{i}", owner.name))
+        .collect()
+}
+
+/// The index of a pod-keyed Secret key of this set (`<name>-<i>.tor`), if it is one.
+fn index_of(owner: &Owner, key: &str) -> Option<i32> {
+    let stem = key
+        .strip_suffix(".tor")
+        .or_else(|| key.strip_suffix(".i2p"))?;
+    stem.strip_prefix(&format!("{}-", owner.name))?.parse().ok()
+}
+
+/// Makes missing identities, checks brought ones, and returns every address.
+/// An unusable user Secret is an [`InvalidSpec`] (the inner error).
+pub async fn ensure(
+    client: &kube::Client,
+    owner: &Owner,
+    node: &NodeSpec,
+    replicas: i32,
+) -> Result<Result<Identities, InvalidSpec>, Error> {
+    let mut ids = Identities::default();
+    if !node.tor.enabled && !node.i2p.enabled {
+        return Ok(Ok(ids));
+    }
+    let api: Api<Secret> = Api::namespaced(client.clone(), &owner.namespace);
+    let pods = pods(owner, replicas);
+    let (gen_tor, gen_i2p) = generated_identities(node);
+    let mut keys: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+
+    if gen_tor || gen_i2p {
+        let name = identity_secret_name(owner);
+        let live = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| Error::kube(format!("reading Secret {}/{name}", owner.namespace), e))?;
+        let existing = live.as_ref().map(data_of).unwrap_or_default();
+        let mut add: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut made =
+            |key: String, bytes: Vec<u8>, address: String, add: &mut BTreeMap<String, Vec<u8>>| {
+                ids.created.push(format!("{key}: {address}"));
+                add.insert(key, bytes);
+            };
+        let keygen = |e: monero_anon::KeyError| Error::Serialize {
+            what: "a new identity".into(),
+            message: e.to_string(),
+        };
+        for pod in &pods {
+            if gen_tor && !existing.contains_key(&tor_key_name(pod)) {
+                let k = OnionKey::generate().map_err(keygen)?;
+                made(tor_key_name(pod), k.secret_file(), k.address(), &mut add);
+            }
+            if gen_i2p && !existing.contains_key(&i2p_key_name(pod)) {
+                let d = Destination::generate().map_err(keygen)?;
+                made(
+                    i2p_key_name(pod),
+                    d.keys_file().to_vec(),
+                    d.address(),
+                    &mut add,
+                );
+            }
+        }
+        if gen_tor && !existing.contains_key(RPC_TOR_KEY) {
+            let k = OnionKey::generate().map_err(keygen)?;
+            made(RPC_TOR_KEY.into(), k.secret_file(), k.address(), &mut add);
+        }
+        let remove: Vec<String> = if node.storage.retention.when_scaled == RetentionPolicy::Delete {
+            existing
+                .keys()
+                .filter(|k| index_of(owner, k).is_some_and(|i| i >= replicas))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let owned = node.storage.retention.when_deleted == RetentionPolicy::Delete;
+        let owner_refs: Option<Vec<_>> =
+            owned.then(|| owner.owner_reference().into_iter().collect());
+        let live_owned = live
+            .as_ref()
+            .and_then(|s| s.metadata.owner_references.as_ref())
+            .is_some_and(|r| r.iter().any(|o| o.uid == owner.uid));
+        match live {
+            None => {
+                let secret = Secret {
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        namespace: Some(owner.namespace.clone()),
+                        labels: Some(BTreeMap::from([
+                            (IDENTITY_LABEL.to_string(), owner.name.clone()),
+                            (
+                                "app.kubernetes.io/created-by".to_string(),
+                                crate::build::MANAGER.to_string(),
+                            ),
+                        ])),
+                        owner_references: owner_refs,
+                        ..ObjectMeta::default()
+                    },
+                    data: Some(
+                        add.iter()
+                            .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+                            .collect(),
+                    ),
+                    type_: Some("Opaque".into()),
+                    ..Secret::default()
+                };
+                // Create, never apply: two reconciles racing must not both
+                // publish different keys; the loser retries and reads the winner's.
+                api.create(&PostParams::default(), &secret)
+                    .await
+                    .map_err(|e| {
+                        Error::kube(format!("creating Secret {}/{name}", owner.namespace), e)
+                    })?;
+            }
+            Some(_) if !add.is_empty() || !remove.is_empty() || owned != live_owned => {
+                let mut data = serde_json::Map::new();
+                for (k, v) in &add {
+                    data.insert(
+                        k.clone(),
+                        serde_json::to_value(ByteString(v.clone())).unwrap_or(Value::Null),
+                    );
+                }
+                for k in &remove {
+                    data.insert(k.clone(), Value::Null);
+                }
+                let patch = json!({
+                    "metadata": {"ownerReferences": if owned { json!(owner_refs) } else { Value::Null }},
+                    "data": data,
+                });
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(|e| {
+                        Error::kube(
+                            format!("adding identities to Secret {}/{name}", owner.namespace),
+                            e,
+                        )
+                    })?;
+            }
+            Some(_) => {}
+        }
+        keys.extend(existing);
+        for k in &remove {
+            keys.remove(k);
+        }
+        keys.extend(add);
+    }
+
+    // Bring-your-own: read and check, never write.
+    for (zone, spec, field) in [
+        ("tor", &node.tor, "spec.tor.keysSecret"),
+        ("i2p", &node.i2p, "spec.i2p.keysSecret"),
+    ] {
+        let Some(name) = spec.keys_secret.as_ref().filter(|_| spec.enabled) else {
+            continue;
+        };
+        let Some(secret) = api
+            .get_opt(name)
+            .await
+            .map_err(|e| Error::kube(format!("reading Secret {}/{name}", owner.namespace), e))?
+        else {
+            return Ok(Err(invalid(
+                owner,
+                field,
+                format!("Secret {name} not found"),
+            )));
+        };
+        let data = data_of(&secret);
+        for pod in &pods {
+            let key = if zone == "tor" {
+                tor_key_name(pod)
+            } else {
+                i2p_key_name(pod)
+            };
+            let Some(bytes) = data.get(&key) else {
+                return Ok(Err(invalid(
+                    owner,
+                    field,
+                    format!("Secret {name} has no key {key} (one per replica)"),
+                )));
+            };
+            keys.insert(key, bytes.clone());
+        }
+        if zone == "tor"
+            && let Some(rpc) = data.get(RPC_TOR_KEY)
+        {
+            keys.insert(RPC_TOR_KEY.into(), rpc.clone());
+        }
+    }
+
+    // Every key parses, and gives the addresses for status.
+    for pod in &pods {
+        let mut onion = None;
+        let mut b32 = None;
+        if node.tor.enabled {
+            let key = tor_key_name(pod);
+            let bytes = keys.get(&key).cloned().unwrap_or_default();
+            match OnionKey::from_secret_file(&bytes) {
+                Ok(k) => onion = Some(k.address()),
+                Err(e) => {
+                    return Ok(Err(invalid(
+                        owner,
+                        "spec.tor.keysSecret",
+                        format!("key {key}: {e}"),
+                    )));
+                }
+            }
+        }
+        if node.i2p.enabled {
+            let key = i2p_key_name(pod);
+            let bytes = keys.get(&key).cloned().unwrap_or_default();
+            match Destination::from_keys_file(&bytes) {
+                Ok(d) => b32 = Some(d.address()),
+                Err(e) => {
+                    return Ok(Err(invalid(
+                        owner,
+                        "spec.i2p.keysSecret",
+                        format!("key {key}: {e}"),
+                    )));
+                }
+            }
+        }
+        ids.addresses.insert(pod.clone(), (onion, b32));
+    }
+    if node.tor.enabled
+        && let Some(bytes) = keys.get(RPC_TOR_KEY)
+    {
+        match OnionKey::from_secret_file(bytes) {
+            Ok(k) => ids.rpc_onion = Some(k.address()),
+            Err(e) => {
+                return Ok(Err(invalid(
+                    owner,
+                    "spec.tor.keysSecret",
+                    format!("key {RPC_TOR_KEY}: {e}"),
+                )));
+            }
+        }
+    }
+    Ok(Ok(ids))
+}
