@@ -207,8 +207,13 @@ fn a_pods_tor_i2pd_and_monerod_run_from_podconfigs_output() {
             "--rpc-restricted-bind-ip=127.0.0.1",
             &format!("--rpc-restricted-bind-port={restricted}"),
         ])
-        // Clearnet peers only on loopback (a port nobody answers), per the network rule.
-        .arg(format!("--add-exclusive-node=127.0.0.1:{dead}"));
+        // Clearnet peers only on loopback (a port nobody answers), per the network rule,
+        // and, as the operator's `clearnet: ThroughTor` mode does, only through tor.
+        .arg(format!("--add-exclusive-node=127.0.0.1:{dead}"))
+        .args([
+            format!("--proxy=127.0.0.1:{tor_socks}"),
+            "--hide-my-port".to_string(),
+        ]);
     let mut monerod = Process::spawn("monerod", cmd, dir.path().join("monerod.log")).unwrap();
 
     let logs = |tor: &Process, i2pd: &Process, monerod: &Process| {

@@ -205,6 +205,21 @@ pub struct AnonymitySpec {
     pub keys_secret: Option<String>,
 }
 
+/// How monerod reaches clearnet peers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Clearnet {
+    /// Directly: P2P on the pod's address, reachable through the Service.
+    #[default]
+    Direct,
+    /// Only through Tor (`--proxy` to the tor sidecar, P2P bound to the pod's
+    /// loopback, port hidden): the node never opens a clearnet connection
+    /// itself, and still syncs blocks (through Tor exits) and serves peers at
+    /// its onion address. Needs `tor.enabled`. Not for a MoneroNetwork, whose
+    /// peers are cluster addresses Tor cannot reach. There is no I2P-only
+    /// mode: monerod syncs blocks from clearnet peers, and I2P has no exits.
+    ThroughTor,
+}
+
 /// The Prometheus exporter sidecar (monero-exporter).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

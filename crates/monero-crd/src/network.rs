@@ -85,6 +85,7 @@ pub struct NodeTemplate {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.network) || (has(self.network) && self.network == oldSelf.network)").message("spec.template.spec.network is immutable once set").reason(Reason::FieldValueForbidden))]
+#[x_kube(validation = Rule::new("!has(self.clearnet) || self.clearnet == 'Direct'").message("spec.template.spec.clearnet: a closed network's peers are cluster addresses that Tor cannot reach; only Direct").reason(Reason::FieldValueInvalid))]
 pub struct NetworkNodeSpec {
     /// The node settings.
     #[serde(flatten)]

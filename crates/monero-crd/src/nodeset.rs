@@ -5,8 +5,8 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use crate::common::{
-    AnonymitySpec, ExporterSpec, MonerodSpec, Network, PodOverrides, Readiness, ServiceSpec,
-    SetStatus, StorageSpec, default_topology_key,
+    AnonymitySpec, Clearnet, ExporterSpec, MonerodSpec, Network, PodOverrides, Readiness,
+    ServiceSpec, SetStatus, StorageSpec, default_topology_key,
 };
 
 /// A set of identical Monero full nodes, each with its own volume. Scaling,
@@ -59,6 +59,7 @@ use crate::common::{
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.network) || (has(self.network) && self.network == oldSelf.network)").message("spec.network is immutable once set").reason(Reason::FieldValueForbidden))]
+#[x_kube(validation = Rule::new("!has(self.clearnet) || self.clearnet != 'ThroughTor' || (has(self.tor) && self.tor.enabled)").message("spec.clearnet: ThroughTor needs spec.tor.enabled").reason(Reason::FieldValueInvalid))]
 pub struct MoneroNodeSetSpec {
     /// Number of monerod replicas. Default 1.
     #[serde(default = "default_replicas")]
@@ -101,6 +102,9 @@ pub struct NodeSpec {
     /// Serve the nodes over Tor.
     #[serde(default)]
     pub tor: AnonymitySpec,
+    /// How monerod reaches clearnet peers: Direct (default) or ThroughTor.
+    #[serde(default)]
+    pub clearnet: Clearnet,
     /// Serve the nodes over I2P.
     #[serde(default)]
     pub i2p: AnonymitySpec,

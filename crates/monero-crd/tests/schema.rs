@@ -274,6 +274,34 @@ fn pool_rules_are_refused_with_their_message() {
 }
 
 #[test]
+fn clearnet_through_tor_needs_tor_and_is_not_for_a_network() {
+    assert_refused(
+        &nodeset(json!({"clearnet": "ThroughTor"})),
+        None,
+        &["spec.clearnet: ThroughTor needs spec.tor.enabled"],
+    );
+    assert_eq!(
+        refusals(
+            &nodeset(json!({"clearnet": "ThroughTor", "tor": {"enabled": true}})),
+            None
+        ),
+        Vec::<String>::new()
+    );
+    assert_refused(
+        &nodeset(json!({"clearnet": "Tor"})),
+        None,
+        &["/spec/clearnet"],
+    );
+    assert_refused(
+        &network(
+            json!({"template": {"spec": {"clearnet": "ThroughTor", "tor": {"enabled": true}}}}),
+        ),
+        None,
+        &["cluster addresses that Tor cannot reach"],
+    );
+}
+
+#[test]
 fn network_is_immutable() {
     let old = nodeset(json!({"network": "stagenet"}));
     assert_eq!(refusals(&old, Some(&old)), Vec::<String>::new());

@@ -911,3 +911,47 @@ fn a_network_served_over_tor_gives_podconfig_each_pods_own_base_config() {
         "generated tor keys, the user's i2p keys"
     );
 }
+
+#[test]
+fn clearnet_through_tor_proxies_everything_and_exposes_no_p2p() {
+    let d = node_set(
+        &nodeset(json!({"clearnet": "ThroughTor", "tor": {"enabled": true}})),
+        &ctx(),
+    )
+    .unwrap();
+    let a = args(&d, "monerod");
+    for f in [
+        "--proxy=127.0.0.1:9050",
+        "--hide-my-port",
+        "--p2p-bind-ip=127.0.0.1",
+    ] {
+        assert!(a.contains(&f.to_string()), "{f} missing: {a:?}");
+    }
+    assert!(!a.contains(&"--p2p-bind-ip=0.0.0.0".to_string()));
+    let svc = service(&d, "nodes").unwrap();
+    let names: Vec<&str> = svc
+        .spec
+        .as_ref()
+        .unwrap()
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|p| p.name.as_deref().unwrap())
+        .collect();
+    assert_eq!(names, vec!["rpc"], "no clearnet P2P is offered");
+    let private = node_set(&nodeset(json!({"clearnet": "ThroughTor", "tor": {"enabled": true}, "monerod": {"rpc": {"public": false}}})), &ctx()).unwrap();
+    assert!(
+        service(&private, "nodes").is_none(),
+        "nothing left to serve: no empty Service"
+    );
+
+    let err = node_set(&nodeset(json!({"clearnet": "ThroughTor"})), &ctx()).unwrap_err();
+    assert_eq!(err.field, "spec.clearnet");
+    let err = network(
+        &net(json!({"template": {"spec": {"clearnet": "ThroughTor", "tor": {"enabled": true}}}})),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "spec.template.spec.clearnet");
+}

@@ -24,7 +24,7 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use monero_crd::{MoneroNetwork, MoneroNodeSet, Network, NodeSpec, Ports, Readiness};
+use monero_crd::{Clearnet, MoneroNetwork, MoneroNodeSet, Network, NodeSpec, Ports, Readiness};
 
 use super::pod::{
     anti_affinity, apply_overrides, container_security, field_env, mount, pod_labels, pod_security,
@@ -141,6 +141,22 @@ fn build(
         return Err(invalid(owner, "spec.replicas", "must not be negative"));
     }
     let net = effective_network(owner, node, field)?;
+    if node.clearnet == Clearnet::ThroughTor {
+        if kind == NodeKind::Network {
+            return Err(invalid(
+                owner,
+                &format!("{field}.clearnet"),
+                "a closed network's peers are cluster addresses that Tor cannot reach; only Direct",
+            ));
+        }
+        if !node.tor.enabled {
+            return Err(invalid(
+                owner,
+                &format!("{field}.clearnet"),
+                format!("ThroughTor needs {field}.tor.enabled"),
+            ));
+        }
+    }
     let ports = net.ports();
     let login = login(owner, node, field, ctx)?;
 
@@ -194,9 +210,10 @@ fn build(
         &headless_name,
         &ports,
     ))));
-    children.push(Child::Service(Box::new(client_service(
-        owner, node, &ports,
-    ))));
+    // A node reachable only through Tor, with private RPC, has nothing to serve here.
+    if let Some(svc) = client_service(owner, node, &ports) {
+        children.push(Child::Service(Box::new(svc)));
+    }
     if kind == NodeKind::Network {
         for i in 0..replicas {
             children.push(Child::Service(Box::new(node_service(owner, i, &ports))));
@@ -315,6 +332,7 @@ fn base_config_file(kind: NodeKind) -> String {
 
 /// The operator's monerod flags, then the user's (see [`merge_args`]).
 pub fn monerod_args(kind: NodeKind, node: &NodeSpec, net: Network, ports: &Ports) -> Vec<String> {
+    let through_tor = node.clearnet == Clearnet::ThroughTor;
     let config_file = if node.tor.enabled || node.i2p.enabled {
         // podconfig's copy of the base config, with the Tor and I2P lines added.
         super::MONEROD_CONFIG.to_string()
@@ -325,7 +343,10 @@ pub fn monerod_args(kind: NodeKind, node: &NodeSpec, net: Network, ports: &Ports
         format!("--data-dir={DATA_DIR}"),
         format!("--config-file={config_file}"),
         "--non-interactive".into(),
-        "--p2p-bind-ip=0.0.0.0".into(),
+        format!(
+            "--p2p-bind-ip={}",
+            if through_tor { "127.0.0.1" } else { "0.0.0.0" }
+        ),
         format!("--p2p-bind-port={}", ports.p2p),
         // Unrestricted RPC stays on the pod's loopback, for the exporter.
         "--rpc-bind-ip=127.0.0.1".into(),
@@ -357,6 +378,16 @@ pub fn monerod_args(kind: NodeKind, node: &NodeSpec, net: Network, ports: &Ports
         d.push(format!("--zmq-rpc-bind-port={}", ports.zmq));
     } else {
         d.push("--no-zmq".into());
+    }
+    if through_tor {
+        // Every connection through the tor sidecar; nothing announced or bound outside the pod.
+        d.push(format!(
+            "--proxy=127.0.0.1:{}",
+            monero_anon::render::Ports::pod_defaults(None)
+                .tor_socks
+                .port()
+        ));
+        d.push("--hide-my-port".into());
     }
     if node.monerod.pruning {
         d.push("--prune-blockchain".into());
@@ -659,16 +690,22 @@ fn headless_service(owner: &Owner, name: &str, ports: &Ports) -> Service {
 }
 
 /// The Service clients use: P2P, and the restricted RPC unless it is private.
-fn client_service(owner: &Owner, node: &NodeSpec, ports: &Ports) -> Service {
+fn client_service(owner: &Owner, node: &NodeSpec, ports: &Ports) -> Option<Service> {
     let mut meta = owner.child_meta(&owner.name, MONEROD_WORKLOAD);
     if !node.service.annotations.is_empty() {
         meta.annotations = Some(node.service.annotations.clone());
     }
-    let mut sp = vec![service_port("p2p", ports.p2p)];
+    let mut sp = Vec::new();
+    if node.clearnet == Clearnet::Direct {
+        sp.push(service_port("p2p", ports.p2p));
+    }
     if node.monerod.rpc.public {
         sp.push(service_port("rpc", ports.restricted_rpc));
     }
-    Service {
+    if sp.is_empty() {
+        return None;
+    }
+    Some(Service {
         metadata: meta,
         spec: Some(ServiceSpec {
             type_: Some(node.service.type_.as_str().into()),
@@ -677,7 +714,7 @@ fn client_service(owner: &Owner, node: &NodeSpec, ports: &Ports) -> Service {
             ..ServiceSpec::default()
         }),
         ..Service::default()
-    }
+    })
 }
 
 /// One network node's own Service: a name that resolves before the pod exists
