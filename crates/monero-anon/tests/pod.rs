@@ -255,3 +255,91 @@ fn a_pods_tor_i2pd_and_monerod_run_from_podconfigs_output() {
     tor.stop(Duration::from_secs(10));
     assert!(!monerod.is_running() && !i2pd.is_running() && !tor.is_running());
 }
+
+/// Runs `script` in a new network namespace that has only loopback (so
+/// nothing it starts can reach anything else), or None when this machine
+/// does not allow one (not root).
+fn in_isolated_netns(script: &str) -> Option<std::process::Output> {
+    let probe = Command::new("unshare").args(["-n", "true"]).output().ok()?;
+    if !probe.status.success() {
+        return None;
+    }
+    Some(
+        Command::new("timeout")
+            .args(["60", "unshare", "-n", "bash", "-c"])
+            .arg(format!("ip link set lo up\n{script}"))
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn the_production_configs_start_tor_and_i2pd_in_an_isolated_network_namespace() {
+    for (program, package) in [
+        ("tor", "tor"),
+        ("i2pd", "i2pd"),
+        ("unshare", "util-linux"),
+        ("ip", "iproute2"),
+    ] {
+        if !have(program) {
+            eprintln!("SKIPPED: {program} is not on PATH (Debian package `{package}`)");
+            return;
+        }
+    }
+    let dir = TempDir::new("anon-prod").unwrap();
+    let pod = "nodes-0";
+    let ids = dir.path().join("identities");
+    fs::create_dir_all(&ids).unwrap();
+    fs::write(
+        ids.join(podconfig::tor_key_name(pod)),
+        OnionKey::generate().unwrap().secret_file(),
+    )
+    .unwrap();
+    fs::write(
+        ids.join(podconfig::i2p_key_name(pod)),
+        Destination::generate().unwrap().keys_file(),
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    // Exactly what the operator's pod runs: no test lines, default ports.
+    let out = Command::new(env!("CARGO_BIN_EXE_monero-anon"))
+        .args(["podconfig", "--pod-name", pod, "--tor", "--i2p"])
+        .arg("--identities")
+        .arg(&ids)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = run.display();
+    let script = format!(
+        r#"tor -f {r}/tor/torrc > {r}/tor.log 2>&1 & t=$!
+i2pd --datadir={r}/i2pd/data --conf={r}/i2pd/i2pd.conf --tunconf={r}/i2pd/tunnels.conf --certsdir=/usr/share/i2pd/certificates --loglevel=info > {r}/i2pd.log 2>&1 & i=$!
+up() {{ (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; }}
+for n in $(seq 300); do if up 9050 && up 4447; then echo BOTH-UP; break; fi; sleep 0.1; done
+kill -0 $t && echo TOR-ALIVE; kill -0 $i && echo I2PD-ALIVE
+kill $t $i; wait $t $i
+"#
+    );
+    let Some(result) = in_isolated_netns(&script) else {
+        eprintln!("SKIPPED: no network namespace can be made here (needs root)");
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let logs = format!(
+        "{stdout}\n{}\ntor:\n{}\ni2pd:\n{}",
+        String::from_utf8_lossy(&result.stderr),
+        fs::read_to_string(run.join("tor.log")).unwrap_or_default(),
+        fs::read_to_string(run.join("i2pd.log")).unwrap_or_default()
+    );
+    assert!(
+        stdout.contains("BOTH-UP") && stdout.contains("TOR-ALIVE") && stdout.contains("I2PD-ALIVE"),
+        "{logs}"
+    );
+    let i2pd_log = fs::read_to_string(run.join("i2pd.log")).unwrap();
+    assert!(!i2pd_log.contains("unrecognised option"), "{i2pd_log}");
+}
