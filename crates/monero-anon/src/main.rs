@@ -62,8 +62,11 @@ struct PodconfigArgs {
     /// Serve the pod over I2P.
     #[arg(long)]
     i2p: bool,
-    /// monerod's restricted RPC port, served as the set-wide RPC onion when
-    /// the identity Secret holds `rpc.tor`.
+    /// Serve monerod's restricted RPC at the set-wide onion address, when the
+    /// identity Secret holds its key (`rpc.tor`).
+    #[arg(long)]
+    rpc_onion: bool,
+    /// monerod's restricted RPC port.
     #[arg(long, default_value_t = 18089)]
     rpc_port: u16,
     /// Where monerod accepts Tor connections.
@@ -117,7 +120,7 @@ fn run_podconfig(a: &PodconfigArgs) -> Result<()> {
         } else {
             None
         },
-        rpc_tor_key: if a.tor && rpc_key.exists() {
+        rpc_tor_key: if a.tor && a.rpc_onion && rpc_key.exists() {
             Some(fs::read(&rpc_key).with_context(|| format!("reading {}", rpc_key.display()))?)
         } else {
             None
@@ -153,6 +156,11 @@ fn run_podconfig(a: &PodconfigArgs) -> Result<()> {
     }
     for f in &plan.files {
         let path = a.out.join(&f.path);
+        // tor/, i2pd/ and monerod/ are emptyDir mount points in the pod: created
+        // here when missing (a test), never chmodded (they are not ours).
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
         // The pod's emptyDir is fresh on each start; rewriting is how a changed
         // config reaches a restarted pod. Keys come from the Secret every time.
         fs::write(&path, &f.bytes).with_context(|| format!("writing {}", path.display()))?;

@@ -5,16 +5,19 @@
 //! [`plan`] is pure: it returns the files to write with their modes, so the
 //! whole output can be tested without touching a disk; the binary writes them.
 //!
-//! Layout of the output directory (an emptyDir in the pod):
+//! Layout of the output directory. In the pod, `tor/`, `i2pd/` and `monerod/`
+//! are three separate in-memory emptyDirs, each mounted only in podconfig and
+//! in the one container that reads it, so monerod never sees a key and tor
+//! never sees monerod's login; podconfig creates what is inside them.
 //!
 //! ```text
 //! tor/torrc                tor/data/ (0700)
 //! tor/p2p/ (0700)          hs_ed25519_secret_key, hs_ed25519_public_key, hostname
-//! tor/rpc/ (0700)          the same, for the set-wide RPC onion, when its key is given
+//! tor/rpc/ (0700)          the same, for the set-wide RPC onion, when it is served
 //! i2pd/i2pd.conf           i2pd/tunnels.conf
 //! i2pd/data/ (0700)        p2p.dat
-//! monerod.conf             the base config, then tx-proxy and anonymous-inbound lines
-//! addresses                `tor <onion>` / `i2p <b32>` lines, for logs and tests
+//! monerod/monerod.conf     the base config, then tx-proxy and anonymous-inbound lines
+//! monerod/addresses        `tor <onion>` / `i2p <b32>` lines, for logs and tests
 //! ```
 
 use std::net::SocketAddr;
@@ -52,7 +55,7 @@ pub struct Input {
     pub base_config: String,
     /// This pod's onion key file, when the pod is served over Tor.
     pub tor_key: Option<Vec<u8>>,
-    /// The set-wide RPC onion key file, when RPC is served over Tor.
+    /// The set-wide RPC onion key file, when the restricted RPC is served over Tor.
     pub rpc_tor_key: Option<Vec<u8>>,
     /// This pod's I2P keys file, when the pod is served over I2P.
     pub i2p_keys: Option<Vec<u8>>,
@@ -122,7 +125,6 @@ pub fn plan(input: &Input) -> Result<Plan, KeyError> {
     if let Some(bytes) = &input.tor_key {
         let key =
             OnionKey::from_secret_file(bytes).map_err(|e| rename(e, &tor_key_name(&input.pod)))?;
-        p.dirs.push(("tor".into(), 0o755));
         p.dirs.push(("tor/data".into(), 0o700));
         hidden_service(&mut p, "tor/p2p", &key);
         let mut extra = Vec::new();
@@ -157,7 +159,6 @@ pub fn plan(input: &Input) -> Result<Plan, KeyError> {
     if let Some(bytes) = &input.i2p_keys {
         let d =
             Destination::from_keys_file(bytes).map_err(|e| rename(e, &i2p_key_name(&input.pod)))?;
-        p.dirs.push(("i2pd".into(), 0o755));
         p.dirs.push(("i2pd/data".into(), 0o700));
         p.files.push(File {
             path: "i2pd/data/p2p.dat".into(),
@@ -199,7 +200,7 @@ pub fn plan(input: &Input) -> Result<Plan, KeyError> {
         conf.push('\n');
     }
     p.files.push(File {
-        path: "monerod.conf".into(),
+        path: "monerod/monerod.conf".into(),
         mode: 0o640,
         bytes: conf.into_bytes(),
     });
@@ -214,7 +215,7 @@ pub fn plan(input: &Input) -> Result<Plan, KeyError> {
         }
     }
     p.files.push(File {
-        path: "addresses".into(),
+        path: "monerod/addresses".into(),
         mode: 0o644,
         bytes: addresses.into_bytes(),
     });
@@ -267,7 +268,7 @@ mod tests {
     fn neither_network_leaves_the_base_config_alone() {
         let p = plan(&input()).unwrap();
         assert_eq!(
-            text(&p, "monerod.conf"),
+            text(&p, "monerod/monerod.conf"),
             "rpc-login=u:p\n# added by monero-anon podconfig\n"
         );
         assert!(p.dirs.is_empty() && p.onion.is_none() && p.b32.is_none());
@@ -305,7 +306,7 @@ mod tests {
             "{torrc}"
         );
         assert!(torrc.contains("HiddenServiceDir /run/monero-anon/tor/rpc\nHiddenServiceVersion 3\nHiddenServicePort 18089 127.0.0.1:18089\n"), "{torrc}");
-        let conf = text(&p, "monerod.conf");
+        let conf = text(&p, "monerod/monerod.conf");
         assert!(conf.starts_with("rpc-login=u:p\n"));
         assert!(
             conf.contains(&format!(
@@ -322,7 +323,7 @@ mod tests {
         assert_eq!(file(&p, "i2pd/data/p2p.dat").bytes, dest.keys_file());
         assert!(text(&p, "i2pd/tunnels.conf").contains("port = 18085\nkeys = p2p.dat\n"));
         assert_eq!(
-            text(&p, "addresses"),
+            text(&p, "monerod/addresses"),
             format!(
                 "tor {}\ntor-rpc {}\ni2p {}\n",
                 key.address(),

@@ -17,11 +17,12 @@ use crate::{KeyError, malformed, random};
 
 const SECRET_HEADER: &[u8; 32] = b"== ed25519v1-secret: type0 ==\0\0\0";
 const PUBLIC_HEADER: &[u8; 32] = b"== ed25519v1-public: type0 ==\0\0\0";
-/// File names inside a HiddenServiceDir.
+/// The names tor looks for in a HiddenServiceDir; tor rewrites `hostname` from
+/// the secret key at each start, so only the secret key really matters.
 pub const SECRET_FILE: &str = "hs_ed25519_secret_key";
-/// File names inside a HiddenServiceDir.
+/// See [`SECRET_FILE`].
 pub const PUBLIC_FILE: &str = "hs_ed25519_public_key";
-/// File names inside a HiddenServiceDir.
+/// See [`SECRET_FILE`].
 pub const HOSTNAME_FILE: &str = "hostname";
 
 /// An onion service identity.
@@ -75,6 +76,15 @@ impl OnionKey {
         }
         let mut expanded = [0u8; 64];
         expanded.copy_from_slice(&bytes[32..]);
+        // tor uses the scalar as stored; the library clamps it. A key that is
+        // not already clamped would get a different address from us than tor
+        // serves, so refuse it.
+        if expanded[0] & 7 != 0 || expanded[31] & 0xC0 != 0x40 {
+            return Err(malformed(
+                SECRET_FILE,
+                "holds an unclamped Ed25519 scalar; tor and mkp224o never write one",
+            ));
+        }
         let public = VerifyingKey::from(&ExpandedSecretKey::from_bytes(&expanded)).to_bytes();
         Ok(OnionKey { expanded, public })
     }
@@ -186,6 +196,12 @@ mod tests {
                 .to_string()
                 .contains("40 bytes")
         );
+        let mut unclamped = k.secret_file();
+        unclamped[32] |= 1;
+        let e = OnionKey::from_secret_file(&unclamped)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unclamped"), "{e}");
         let other = OnionKey::generate().unwrap();
         assert!(
             check_public_file(&k, &other.public_file())

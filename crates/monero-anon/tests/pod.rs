@@ -91,7 +91,14 @@ fn a_pods_tor_i2pd_and_monerod_run_from_podconfigs_output() {
     ] = std::array::from_fn(|_| free_port().unwrap());
     let out = Command::new(env!("CARGO_BIN_EXE_monero-anon"))
         .arg("podconfig")
-        .args(["--pod-name", pod, "--tor", "--i2p", "--no-ssu2"])
+        .args([
+            "--pod-name",
+            pod,
+            "--tor",
+            "--i2p",
+            "--rpc-onion",
+            "--no-ssu2",
+        ])
         .arg("--identities")
         .arg(&ids)
         .arg("--base-config")
@@ -192,7 +199,7 @@ fn a_pods_tor_i2pd_and_monerod_run_from_podconfigs_output() {
         .arg(format!("--data-dir={}", data.display()))
         .arg(format!(
             "--config-file={}",
-            run.join("monerod.conf").display()
+            run.join("monerod/monerod.conf").display()
         ))
         .args([
             "--non-interactive",

@@ -822,7 +822,7 @@ fn the_pod_shape_with_tor_i2p_both_and_neither() {
         }
         // monerod reads the config file podconfig wrote (base config + Tor/I2P lines).
         assert!(
-            a.contains(&"--config-file=/run/monero-anon/monerod.conf".to_string()),
+            a.contains(&"--config-file=/run/monero-anon/monerod/monerod.conf".to_string()),
             "{a:?}"
         );
         assert_eq!(
@@ -842,6 +842,15 @@ fn the_pod_shape_with_tor_i2p_both_and_neither() {
         assert_eq!(pa.contains(&"--tor".to_string()), tor);
         assert_eq!(pa.contains(&"--i2p".to_string()), i2p);
         assert_eq!(pc.env.as_ref().unwrap()[0].name, "POD_NAME");
+        assert_eq!(
+            pc.command.as_deref(),
+            Some(&["monero-anon".to_string()][..])
+        );
+        assert_eq!(
+            pa.contains(&"--rpc-onion".to_string()),
+            tor,
+            "RPC over Tor when public"
+        );
         let mounts: Vec<(&str, bool)> = pc
             .volume_mounts
             .as_ref()
@@ -849,21 +858,62 @@ fn the_pod_shape_with_tor_i2p_both_and_neither() {
             .iter()
             .map(|m| (m.mount_path.as_str(), m.read_only == Some(true)))
             .collect();
-        assert_eq!(
-            mounts,
-            vec![
-                ("/etc/monero-anon/identities", true),
-                ("/etc/monerod", true),
-                ("/run/monero-anon", false)
-            ]
-        );
-        let vols = pod(&d).volumes.as_ref().unwrap();
+        let mut want_mounts = vec![
+            ("/etc/monero-anon/identities", true),
+            ("/etc/monerod", true),
+            ("/run/monero-anon/monerod", false),
+        ];
+        if tor {
+            want_mounts.push(("/run/monero-anon/tor", false));
+        }
+        if i2p {
+            want_mounts.push(("/run/monero-anon/i2pd", false));
+        }
+        assert_eq!(mounts, want_mounts);
         let sources = identity_sources(&d);
         assert_eq!(sources, vec!["nodes-identities"]);
+        // Keys stay in memory, and each container sees only its own directory.
+        let vols = pod(&d).volumes.as_ref().unwrap();
+        for (vol, on) in [
+            ("anon-monerod", true),
+            ("anon-tor", tor),
+            ("anon-i2pd", i2p),
+        ] {
+            let v = vols.iter().find(|v| v.name == vol);
+            assert_eq!(v.is_some(), on, "{vol}");
+            if let Some(v) = v {
+                assert_eq!(
+                    v.empty_dir.as_ref().unwrap().medium.as_deref(),
+                    Some("Memory"),
+                    "{vol}"
+                );
+            }
+        }
+        let mounts_of = |name: &str| -> Vec<String> {
+            container(&d, name)
+                .volume_mounts
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|m| m.name.clone())
+                .collect()
+        };
+        assert!(mounts_of("monerod").contains(&"anon-monerod".to_string()));
         assert!(
-            vols.iter()
-                .any(|v| v.name == "anon" && v.empty_dir.is_some())
+            !mounts_of("monerod")
+                .iter()
+                .any(|m| m == "anon-tor" || m == "anon-i2pd" || m == "identities")
         );
+        if tor {
+            assert_eq!(mounts_of("tor"), vec!["anon-tor"]);
+            assert_eq!(
+                container(&d, "tor").command.as_deref(),
+                Some(&["tor".to_string()][..])
+            );
+        }
+        if i2p {
+            assert_eq!(mounts_of("i2pd"), vec!["anon-i2pd"]);
+        }
         if tor {
             assert_eq!(args(&d, "tor"), vec!["-f", "/run/monero-anon/tor/torrc"]);
             assert_eq!(container(&d, "tor").image.as_deref(), Some("img/tor:1"));

@@ -805,6 +805,63 @@ mod identities {
     }
 
     #[tokio::test]
+    async fn adding_identities_is_conditional_so_a_concurrent_writer_is_never_overwritten() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        create(
+            &api,
+            "moneronodesets",
+            nodeset("nodes", json!({"replicas": 1, "tor": {"enabled": true}})),
+        );
+        reconcile_nodes(&api, &st).await;
+        let first = keys(&api);
+        set_replicas(&api, 2);
+        // Another writer changes the Secret between our read and our write.
+        api.fail_next("PATCH", "/secrets/nodes-identities", 409);
+        let err = reconcile(
+            latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+            st.clone(),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("adding identities"), "{err}");
+        assert_eq!(keys(&api), first, "nothing written on a conflict");
+        api.clear_seen();
+        reconcile_nodes(&api, &st).await;
+        let patch = api
+            .seen()
+            .into_iter()
+            .find(|s| s.method == "PATCH" && s.path.ends_with("/secrets/nodes-identities"))
+            .unwrap();
+        assert!(
+            patch.body.contains("\"resourceVersion\""),
+            "the patch is conditional: {}",
+            patch.body
+        );
+        let after = keys(&api);
+        assert_eq!(after["nodes-0.tor"], first["nodes-0.tor"]);
+        assert!(after.contains_key("nodes-1.tor"));
+    }
+
+    #[tokio::test]
+    async fn a_set_with_private_rpc_gets_no_rpc_onion() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        create(
+            &api,
+            "moneronodesets",
+            nodeset(
+                "nodes",
+                json!({"tor": {"enabled": true}, "monerod": {"rpc": {"public": false}}}),
+            ),
+        );
+        reconcile_nodes(&api, &st).await;
+        assert!(!keys(&api).contains_key("rpc.tor"));
+        let status = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+        assert!(status.get("rpcOnionAddress").is_none());
+    }
+
+    #[tokio::test]
     async fn retention_delete_drops_removed_replicas_keys_and_ties_the_secret_to_the_set() {
         let (client, api) = FakeApi::start();
         let st = state(client);

@@ -1,13 +1,17 @@
 //! Tor and I2P in a node's pod: the podconfig init container (monero-anon)
 //! installs the pod's keys from the identity Secret(s) and writes torrc,
-//! i2pd's configs and monerod's config file into a shared emptyDir; tor and
-//! i2pd run as sidecars on the pod's loopback; monerod reads the config file
-//! podconfig wrote.
+//! i2pd's configs and monerod's config file; tor and i2pd run as sidecars on
+//! the pod's loopback; monerod reads the config file podconfig wrote.
+//!
+//! Each of tor, i2pd and monerod gets its own in-memory emptyDir, mounted only
+//! in podconfig and in that container: keys never reach a node's disk, monerod
+//! never sees a key, and tor never sees monerod's login.
 
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, ProjectedVolumeSource, SecretProjection, Volume, VolumeMount,
     VolumeProjection,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use monero_anon::podconfig::{IDENTITIES_DIR, RUN_DIR};
 use monero_crd::{NodeSpec, Ports};
 
@@ -29,7 +33,7 @@ pub fn generated_identities(node: &NodeSpec) -> (bool, bool) {
 }
 
 /// monerod's config file when Tor or I2P is on: the one podconfig wrote.
-pub const MONEROD_CONFIG: &str = "/run/monero-anon/monerod.conf";
+pub const MONEROD_CONFIG: &str = "/run/monero-anon/monerod/monerod.conf";
 
 /// What Tor or I2P adds to a pod.
 #[derive(Debug)]
@@ -38,7 +42,7 @@ pub struct AnonParts {
     pub init: Container,
     /// tor and/or i2pd.
     pub sidecars: Vec<Container>,
-    /// The identity (projected Secrets) and run (emptyDir) volumes.
+    /// The identity (projected Secrets) and the per-container emptyDir volumes.
     pub volumes: Vec<Volume>,
     /// monerod's mount of the run directory.
     pub monerod_mount: VolumeMount,
@@ -74,7 +78,15 @@ pub fn parts(
             sources.push(identity_source(byo));
         }
     }
-    let volumes = vec![
+    let memory = |name: &str, limit: &str| Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: Some("Memory".into()),
+            size_limit: Some(Quantity(limit.into())),
+        }),
+        ..Volume::default()
+    };
+    let mut volumes = vec![
         Volume {
             name: "identities".into(),
             projected: Some(ProjectedVolumeSource {
@@ -83,12 +95,23 @@ pub fn parts(
             }),
             ..Volume::default()
         },
-        Volume {
-            name: "anon".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        },
+        memory("anon-monerod", "1Mi"),
     ];
+    let mut init_mounts = vec![
+        mount("identities", IDENTITIES_DIR, true),
+        mount("config", config_dir, true),
+        mount("anon-monerod", &format!("{RUN_DIR}/monerod"), false),
+    ];
+    if tor {
+        // tor's cached consensus lives here too.
+        volumes.push(memory("anon-tor", "64Mi"));
+        init_mounts.push(mount("anon-tor", &format!("{RUN_DIR}/tor"), false));
+    }
+    if i2p {
+        // i2pd's netDb lives here too.
+        volumes.push(memory("anon-i2pd", "128Mi"));
+        init_mounts.push(mount("anon-i2pd", &format!("{RUN_DIR}/i2pd"), false));
+    }
     let mut args = vec![
         "podconfig".to_string(),
         format!("--base-config={base_config}"),
@@ -99,6 +122,9 @@ pub fn parts(
     ];
     if tor {
         args.push("--tor".into());
+        if node.monerod.rpc.public {
+            args.push("--rpc-onion".into());
+        }
     }
     if i2p {
         args.push("--i2p".into());
@@ -107,15 +133,13 @@ pub fn parts(
         name: "podconfig".into(),
         image: Some(ctx.images.podconfig.clone()),
         image_pull_policy: Some("IfNotPresent".into()),
+        // Explicit commands: the pod must not depend on an image's entrypoint.
+        command: Some(vec!["monero-anon".into()]),
         args: Some(args),
         env: Some(vec![field_env("POD_NAME", "metadata.name")]),
         resources: Some(requests("10m", "16Mi")),
         security_context: Some(container_security()),
-        volume_mounts: Some(vec![
-            mount("identities", IDENTITIES_DIR, true),
-            mount("config", config_dir, true),
-            mount("anon", RUN_DIR, false),
-        ]),
+        volume_mounts: Some(init_mounts),
         ..Container::default()
     };
     let mut sidecars = Vec::new();
@@ -124,10 +148,11 @@ pub fn parts(
             name: "tor".into(),
             image: Some(ctx.images.tor.clone()),
             image_pull_policy: Some("IfNotPresent".into()),
+            command: Some(vec!["tor".into()]),
             args: Some(vec!["-f".into(), format!("{RUN_DIR}/tor/torrc")]),
             resources: Some(requests("50m", "64Mi")),
             security_context: Some(container_security()),
-            volume_mounts: Some(vec![mount("anon", RUN_DIR, false)]),
+            volume_mounts: Some(vec![mount("anon-tor", &format!("{RUN_DIR}/tor"), false)]),
             ..Container::default()
         });
     }
@@ -136,6 +161,7 @@ pub fn parts(
             name: "i2pd".into(),
             image: Some(ctx.images.i2pd.clone()),
             image_pull_policy: Some("IfNotPresent".into()),
+            command: Some(vec!["i2pd".into()]),
             args: Some(vec![
                 format!("--datadir={RUN_DIR}/i2pd/data"),
                 format!("--conf={RUN_DIR}/i2pd/i2pd.conf"),
@@ -146,7 +172,7 @@ pub fn parts(
             ]),
             resources: Some(requests("50m", "128Mi")),
             security_context: Some(container_security()),
-            volume_mounts: Some(vec![mount("anon", RUN_DIR, false)]),
+            volume_mounts: Some(vec![mount("anon-i2pd", &format!("{RUN_DIR}/i2pd"), false)]),
             ..Container::default()
         });
     }
@@ -154,7 +180,7 @@ pub fn parts(
         init,
         sidecars,
         volumes,
-        monerod_mount: mount("anon", RUN_DIR, true),
+        monerod_mount: mount("anon-monerod", &format!("{RUN_DIR}/monerod"), true),
     })
 }
 

@@ -126,7 +126,8 @@ pub async fn ensure(
                 );
             }
         }
-        if gen_tor && !existing.contains_key(RPC_TOR_KEY) {
+        // The set-wide RPC onion, only when the RPC is served at all.
+        if gen_tor && node.monerod.rpc.public && !existing.contains_key(RPC_TOR_KEY) {
             let k = OnionKey::generate().map_err(keygen)?;
             made(RPC_TOR_KEY.into(), k.secret_file(), k.address(), &mut add);
         }
@@ -140,12 +141,21 @@ pub async fn ensure(
             Vec::new()
         };
         let owned = node.storage.retention.when_deleted == RetentionPolicy::Delete;
-        let owner_refs: Option<Vec<_>> =
-            owned.then(|| owner.owner_reference().into_iter().collect());
-        let live_owned = live
+        let ours = owner.owner_reference();
+        // Only this set's reference is added or removed; anyone else's stays.
+        let live_refs = live
             .as_ref()
-            .and_then(|s| s.metadata.owner_references.as_ref())
-            .is_some_and(|r| r.iter().any(|o| o.uid == owner.uid));
+            .and_then(|s| s.metadata.owner_references.clone())
+            .unwrap_or_default();
+        let live_owned = live_refs.iter().any(|o| o.uid == owner.uid);
+        let mut refs: Vec<_> = live_refs
+            .into_iter()
+            .filter(|o| o.uid != owner.uid)
+            .collect();
+        if owned {
+            refs.extend(ours.clone());
+        }
+        let owner_refs: Option<Vec<_>> = (!refs.is_empty()).then_some(refs);
         match live {
             None => {
                 let secret = Secret {
@@ -178,7 +188,7 @@ pub async fn ensure(
                         Error::kube(format!("creating Secret {}/{name}", owner.namespace), e)
                     })?;
             }
-            Some(_) if !add.is_empty() || !remove.is_empty() || owned != live_owned => {
+            Some(live) if !add.is_empty() || !remove.is_empty() || owned != live_owned => {
                 let mut data = serde_json::Map::new();
                 for (k, v) in &add {
                     data.insert(
@@ -189,8 +199,14 @@ pub async fn ensure(
                 for k in &remove {
                     data.insert(k.clone(), Value::Null);
                 }
+                // The resourceVersion we read makes a concurrent writer's
+                // change fail this patch (409) instead of being overwritten:
+                // the reconcile retries and reads the winner's keys.
                 let patch = json!({
-                    "metadata": {"ownerReferences": if owned { json!(owner_refs) } else { Value::Null }},
+                    "metadata": {
+                        "resourceVersion": live.metadata.resource_version,
+                        "ownerReferences": owner_refs.map_or(Value::Null, |r| json!(r)),
+                    },
                     "data": data,
                 });
                 api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))

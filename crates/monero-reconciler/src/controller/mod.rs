@@ -371,7 +371,13 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         }
     }
 
-    // 2. Identities (Tor, I2P): made once, checked when brought.
+    // 2. Validate and build (pure).
+    let desired = match obj.build(&ctx) {
+        Ok(d) => d,
+        Err(invalid) => return reject(obj, state, invalid).await,
+    };
+
+    // 3. Identities (Tor, I2P): made once (only for a valid object), checked when brought.
     let ids = match obj.node() {
         Some(node) => {
             let owner = Owner::of(K::KIND, obj.meta());
@@ -394,12 +400,6 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         )
         .await;
     }
-
-    // 3. Validate and build (pure).
-    let desired = match obj.build(&ctx) {
-        Ok(d) => d,
-        Err(invalid) => return reject(obj, state, invalid).await,
-    };
 
     // 4. Apply what differs, config first.
     let params = PatchParams::apply(MANAGER).force();

@@ -22,6 +22,8 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// The request body, as text.
+    pub body: String,
 }
 
 impl Seen {
@@ -200,6 +202,7 @@ impl FakeApi {
             method: method.into(),
             path: path.into(),
             query: query.into(),
+            body: String::from_utf8_lossy(body).into_owned(),
         });
         if let Some(i) = inner
             .fail_next
@@ -244,6 +247,17 @@ impl FakeApi {
                     obj["status"] = patch["status"].clone();
                     obj["metadata"]["resourceVersion"] = json!(version);
                     return (200, obj.clone());
+                }
+                // A patch that names a resourceVersion applies only to that version.
+                if let (Some(want), Some(cur)) = (
+                    patch["metadata"]["resourceVersion"].as_str(),
+                    inner
+                        .objects
+                        .get(path)
+                        .and_then(|o| o["metadata"]["resourceVersion"].as_str()),
+                ) && want != cur
+                {
+                    return (409, status(409, "Conflict", "the object has been modified"));
                 }
                 let entry = inner.objects.entry(path.to_string()).or_insert_with(|| {
                     json!({"metadata": {"uid": format!("uid-{version}"), "creationTimestamp": "2026-01-01T00:00:00Z"}})
