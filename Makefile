@@ -6,7 +6,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps build test fmt fmt-check lint unit validate crds deploy undeploy demo bench clean
+.PHONY: all deps build test fmt fmt-check lint unit validate crds prometheus-rules deploy undeploy demo bench clean
 
 all: build
 
@@ -48,6 +48,10 @@ test: deps fmt-check lint validate unit
 crds:
 	$(CARGO) run -q -p monero-operator -- crd > config/crd/monero-operator.crds.yaml.tmp || { rm -f config/crd/monero-operator.crds.yaml.tmp; exit 1; }
 	mv config/crd/monero-operator.crds.yaml.tmp config/crd/monero-operator.crds.yaml
+
+# Regenerates the PrometheusRule from config/prometheus/rules.yaml (commit the result).
+prometheus-rules:
+	bash hack/prometheusrule.sh > config/prometheus/prometheusrule.yaml
 
 # Installs or removes the CRDs, RBAC and the operator in the current kubectl context.
 deploy:

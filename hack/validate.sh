@@ -4,7 +4,9 @@
 #   - every sample in config/samples/utxo_*.yaml rendered by `monero-operator render`;
 #   - `kubectl kustomize config/default` (CRDs, RBAC, the operator's Deployment);
 #   - the samples themselves, as custom resources, against the generated CRDs;
-#   - and that config/crd/monero-operator.crds.yaml is what `monero-operator crd` prints.
+#   - that config/crd/monero-operator.crds.yaml is what `monero-operator crd` prints;
+#   - and the alerts in config/prometheus: promtool check rules and test rules, and the
+#     PrometheusRule in step with rules.yaml.
 # Built-in kinds go through kubernetes-validate --strict against the oldest Kubernetes
 # the project supports (K8S_OLDEST, 1.30) and the newest that kubernetes-validate ships
 # schemas for (K8S_NEWEST overrides it); see hack/validate.py for custom resources.
@@ -135,6 +137,37 @@ for dir in config/default config/samples; do
   fi
 done
 echo "renders, CRD freshness, kustomize builds: $passed passed, $failed failed"
+
+# (c) the alerts: promtool checks the rules and runs their unit tests (each alert fires
+# and stays quiet when it should), and the PrometheusRule carries the same groups.
+prom_check() { # prom_check NAME COMMAND...
+  local name=$1
+  shift
+  if "$@" >"$tmp/prom.out" 2>&1; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name:" && sed 's/^/  /' "$tmp/prom.out"
+  fi
+}
+if command -v promtool >/dev/null 2>&1; then
+  prom_check "promtool check rules config/prometheus/rules.yaml" promtool check rules config/prometheus/rules.yaml
+  for t in config/prometheus/tests/*.yaml; do
+    prom_check "promtool test rules $t" promtool test rules "$t"
+  done
+  bash hack/prometheusrule.sh >"$tmp/prometheusrule.yaml"
+  prom_check "config/prometheus/prometheusrule.yaml is stale (run \`make prometheus-rules\`)" \
+    cmp "$tmp/prometheusrule.yaml" config/prometheus/prometheusrule.yaml
+  prom_check "kubectl kustomize config/prometheus" "$KUBECTL" kustomize config/prometheus
+  # Every alert is documented.
+  for alert in $(sed -n 's/^ *- alert: *//p' config/prometheus/rules.yaml); do
+    prom_check "docs/prometheus.md does not describe $alert" grep -q "\`$alert\`" docs/prometheus.md
+  done
+else
+  failed=$((failed + 1))
+  echo "FAIL promtool is not on PATH (Debian package prometheus; hack/deps.sh installs it)"
+fi
+echo "after the alert checks: $passed passed, $failed failed"
 
 for extra in "$@"; do
   sources+=("$extra=$extra")
