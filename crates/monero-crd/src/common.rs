@@ -235,6 +235,9 @@ pub struct ExporterSpec {
     /// 32Mi memory, limit of 64Mi memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// A PodMonitor for the Prometheus Operator, selecting these pods' metrics port.
+    #[serde(default)]
+    pub pod_monitor: PodMonitorSpec,
 }
 
 impl Default for ExporterSpec {
@@ -243,8 +246,26 @@ impl Default for ExporterSpec {
             enabled: true,
             image: None,
             resources: None,
+            pod_monitor: PodMonitorSpec::default(),
         }
     }
+}
+
+/// The Prometheus Operator's PodMonitor for a set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodMonitorSpec {
+    /// Create it. Only when the PodMonitor CRD is installed in the cluster;
+    /// otherwise the `PodMonitor` condition says why none was made.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Labels on the PodMonitor, for a Prometheus whose podMonitorSelector wants them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Scrape interval, such as 30s; Prometheus's own when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)$"))]
+    pub interval: Option<String>,
 }
 
 /// When a replica counts as ready (and so receives Service traffic and counts

@@ -1005,3 +1005,47 @@ fn clearnet_through_tor_proxies_everything_and_exposes_no_p2p() {
     .unwrap_err();
     assert_eq!(err.field, "spec.template.spec.clearnet");
 }
+
+#[test]
+fn a_pod_monitor_selects_the_sets_pods_when_asked() {
+    let plain = node_set(&nodeset(json!({})), &ctx()).unwrap();
+    assert!(
+        !plain
+            .children
+            .iter()
+            .any(|c| matches!(c, Child::PodMonitor(_)))
+    );
+    let d = node_set(&nodeset(json!({"exporter": {"podMonitor": {"enabled": true, "labels": {"release": "kps"}, "interval": "30s"}}})), &ctx()).unwrap();
+    let pm = d
+        .children
+        .iter()
+        .find_map(|c| match c {
+            Child::PodMonitor(p) => Some(serde_json::to_value(p).unwrap()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(pm["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(pm["kind"], "PodMonitor");
+    assert_eq!(pm["metadata"]["name"], "nodes");
+    assert_eq!(pm["metadata"]["labels"]["release"], "kps");
+    assert_eq!(pm["metadata"]["ownerReferences"][0]["uid"], "u-1");
+    assert_eq!(
+        pm["spec"]["selector"]["matchLabels"],
+        json!({"app.kubernetes.io/instance": "nodes", "app.kubernetes.io/name": "monerod"})
+    );
+    assert_eq!(
+        pm["spec"]["podMetricsEndpoints"],
+        json!([{"port": "metrics", "path": "/metrics", "interval": "30s"}])
+    );
+    // No exporter, nothing to scrape.
+    let off = node_set(
+        &nodeset(json!({"exporter": {"enabled": false, "podMonitor": {"enabled": true}}})),
+        &ctx(),
+    )
+    .unwrap();
+    assert!(
+        !off.children
+            .iter()
+            .any(|c| matches!(c, Child::PodMonitor(_)))
+    );
+}

@@ -949,3 +949,64 @@ mod identities {
         assert_ne!(ready["reason"], "InvalidSpec");
     }
 }
+
+#[tokio::test]
+async fn a_pod_monitor_is_made_only_where_its_crd_exists_and_removed_when_unwanted() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(
+        &api,
+        "moneronodesets",
+        nodeset(
+            "nodes",
+            json!({"exporter": {"podMonitor": {"enabled": true}}}),
+        ),
+    );
+    let pm_path = format!("/apis/monitoring.coreos.com/v1/namespaces/{NS}/podmonitors/nodes");
+    reconcile_nodes(&api, &st).await;
+    assert!(api.get(&pm_path).is_none());
+    let status = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+    let c = condition(&status, "PodMonitor");
+    assert_eq!(
+        (c["status"].as_str(), c["reason"].as_str()),
+        (Some("False"), Some("CRDMissing"))
+    );
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("prometheus.io annotations")
+    );
+
+    // The Prometheus Operator arrives.
+    api.put("/apis/monitoring.coreos.com/v1", json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "monitoring.coreos.com/v1",
+        "resources": [{"name": "podmonitors", "singularName": "podmonitor", "namespaced": true, "kind": "PodMonitor", "verbs": ["get", "list", "create", "patch", "delete"]}]}));
+    reconcile_nodes(&api, &st).await;
+    let pm = api.get(&pm_path).unwrap();
+    assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["port"], "metrics");
+    let status = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+    assert_eq!(condition(&status, "PodMonitor")["status"], "True");
+    api.clear_seen();
+    reconcile_nodes(&api, &st).await;
+    assert_eq!(
+        write_paths(&api),
+        Vec::<String>::new(),
+        "an unchanged PodMonitor is not rewritten"
+    );
+
+    // Not wanted any more: removed, and the condition goes.
+    let path = cr_path("moneronodesets", "nodes");
+    let mut obj = api.get(&path).unwrap();
+    obj["spec"]["exporter"]["podMonitor"]["enabled"] = json!(false);
+    api.put(&path, obj);
+    reconcile_nodes(&api, &st).await;
+    assert!(api.get(&pm_path).is_none());
+    let status = api.get(&path).unwrap()["status"].clone();
+    assert!(
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["type"] != "PodMonitor")
+    );
+}

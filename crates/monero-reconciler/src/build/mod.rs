@@ -105,6 +105,8 @@ pub enum Child {
     StatefulSet(Box<StatefulSet>),
     /// Keeps all but one replica up during voluntary disruptions.
     PodDisruptionBudget(Box<PodDisruptionBudget>),
+    /// The Prometheus Operator's PodMonitor (a custom resource of its own, so untyped).
+    PodMonitor(Box<kube::api::DynamicObject>),
 }
 
 impl Child {
@@ -115,6 +117,7 @@ impl Child {
             Child::Service(o) => ("Service", &o.metadata),
             Child::StatefulSet(o) => ("StatefulSet", &o.metadata),
             Child::PodDisruptionBudget(o) => ("PodDisruptionBudget", &o.metadata),
+            Child::PodMonitor(o) => ("PodMonitor", &o.metadata),
         };
         format!("{kind}/{}", meta.name.as_deref().unwrap_or(""))
     }
@@ -146,6 +149,17 @@ impl Desired {
             .filter(|c| pick(c))
             .filter_map(|c| c.describe().split_once('/').map(|(_, n)| n.to_string()))
             .collect()
+    }
+}
+
+/// The API resource of the Prometheus Operator's PodMonitor.
+pub fn pod_monitor_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: "monitoring.coreos.com".into(),
+        version: "v1".into(),
+        api_version: "monitoring.coreos.com/v1".into(),
+        kind: "PodMonitor".into(),
+        plural: "podmonitors".into(),
     }
 }
 

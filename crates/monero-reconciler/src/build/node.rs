@@ -265,6 +265,9 @@ fn build(
     if replicas > 1 {
         children.push(Child::PodDisruptionBudget(Box::new(pdb(owner))));
     }
+    if node.exporter.enabled && node.exporter.pod_monitor.enabled {
+        children.push(Child::PodMonitor(Box::new(pod_monitor(owner, node))));
+    }
     Ok(Desired {
         children,
         selector: owner.selector_string(MONEROD_WORKLOAD),
@@ -752,4 +755,29 @@ fn pdb(owner: &Owner) -> PodDisruptionBudget {
         }),
         ..PodDisruptionBudget::default()
     }
+}
+
+/// A PodMonitor selecting the set's pods and scraping the exporter's port.
+fn pod_monitor(owner: &Owner, node: &NodeSpec) -> kube::api::DynamicObject {
+    let pm = &node.exporter.pod_monitor;
+    let mut meta = owner.child_meta(&owner.name, MONEROD_WORKLOAD);
+    if let Some(labels) = meta.labels.as_mut() {
+        for (k, v) in &pm.labels {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    let mut endpoint = serde_json::json!({"port": "metrics", "path": "/metrics"});
+    if let Some(interval) = &pm.interval {
+        endpoint["interval"] = serde_json::json!(interval);
+    }
+    let mut obj = kube::api::DynamicObject::new(&owner.name, &super::pod_monitor_resource())
+        .within(&owner.namespace);
+    obj.metadata = meta;
+    obj.data = serde_json::json!({
+        "spec": {
+            "selector": {"matchLabels": owner.selector_labels(MONEROD_WORKLOAD)},
+            "podMetricsEndpoints": [endpoint],
+        }
+    });
+    obj
 }

@@ -21,7 +21,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
@@ -401,6 +401,23 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         .await;
     }
 
+    // The PodMonitor needs the Prometheus Operator's CRD; asked only when one is
+    // wanted now or was made before (then it may have to go).
+    let wants_pm = desired
+        .children
+        .iter()
+        .any(|c| matches!(c, Child::PodMonitor(_)));
+    let had_pm = obj.status().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "PodMonitor" && c.status == "True")
+    });
+    let pm_crd = if wants_pm || had_pm {
+        pod_monitor_crd_installed(client).await?
+    } else {
+        false
+    };
+
     // 4. Apply what differs, config first.
     let params = PatchParams::apply(MANAGER).force();
     let mut applied = Vec::new();
@@ -425,7 +442,16 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
             Child::Secret(o) => apply_one(client, &ns, o.as_ref(), &params).await?,
             Child::Service(o) => apply_one(client, &ns, o.as_ref(), &params).await?,
             Child::PodDisruptionBudget(o) => apply_one(client, &ns, o.as_ref(), &params).await?,
-            Child::StatefulSet(_) => false,
+            Child::PodMonitor(o) if pm_crd => {
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(client.clone(), &ns, &build::pod_monitor_resource());
+                let live = api
+                    .get_opt(&o.name_any())
+                    .await
+                    .map_err(|e| Error::kube(format!("reading PodMonitor {ns}/{name}"), e))?;
+                apply_child(&api, o.as_ref(), live.as_ref(), &params).await?
+            }
+            Child::PodMonitor(_) | Child::StatefulSet(_) => false,
         };
         if did {
             applied.push(child.describe());
@@ -446,7 +472,10 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
 
     // 5. Remove children no longer desired (a PDB after scaling to one, a
     // network node's Service after scaling down).
-    let removed = prune(state, obj, &ns, &desired).await?;
+    let mut removed = prune(state, obj, &ns, &desired).await?;
+    if pm_crd {
+        removed.extend(prune_pod_monitors(state, obj, &ns, &desired).await?);
+    }
     if !removed.is_empty() {
         publish(
             state,
@@ -493,7 +522,26 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
     for (p, o) in items.iter().zip(results) {
         observed.push((p.name_any(), status::pod_ready(p), o));
     }
-    write_status(obj, state, &desired.selector, observed, None, &ids).await?;
+    let extra = if wants_pm {
+        vec![if pm_crd {
+            status::Extra::new(
+                "PodMonitor",
+                true,
+                "Created",
+                "the PodMonitor selects these pods",
+            )
+        } else {
+            status::Extra::new(
+                "PodMonitor",
+                false,
+                "CRDMissing",
+                "the Prometheus Operator's PodMonitor CRD (monitoring.coreos.com/v1) is not installed; scrape the pods through their prometheus.io annotations instead",
+            )
+        }]
+    } else {
+        Vec::new()
+    };
+    write_status(obj, state, &desired.selector, observed, None, &ids, extra).await?;
     let wait = if obj.desired_replicas() > 0 {
         state.config.status_interval
     } else {
@@ -512,6 +560,7 @@ async fn reject<K: Managed>(obj: &K, state: &State, invalid: InvalidSpec) -> Res
         Vec::new(),
         Some(invalid.to_string()),
         &identities::Identities::default(),
+        Vec::new(),
     )
     .await?;
     if changed {
@@ -681,6 +730,51 @@ async fn prune<K: Managed>(
     Ok(removed)
 }
 
+/// Whether the Prometheus Operator's PodMonitor CRD is served.
+async fn pod_monitor_crd_installed(client: &Client) -> Result<bool, Error> {
+    match client
+        .list_api_group_resources("monitoring.coreos.com/v1")
+        .await
+    {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == "podmonitors")),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(Error::kube("looking for the PodMonitor CRD", e)),
+    }
+}
+
+async fn prune_pod_monitors<K: Managed>(
+    state: &State,
+    obj: &K,
+    ns: &str,
+    desired: &Desired,
+) -> Result<Vec<String>, Error> {
+    let owner = Owner::of(K::KIND, obj.meta());
+    let selector = format!(
+        "{}={},app.kubernetes.io/managed-by={MANAGER}",
+        build::INSTANCE_LABEL,
+        owner.name
+    );
+    let keep = desired.names_of(|c| matches!(c, Child::PodMonitor(_)));
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(state.client.clone(), ns, &build::pod_monitor_resource());
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| Error::kube(format!("listing PodMonitors in {ns}"), e))?;
+    let mut removed = Vec::new();
+    for item in list {
+        let name = item.name_any();
+        if keep.contains(&name) {
+            continue;
+        }
+        api.delete(&name, &DeleteParams::default())
+            .await
+            .map_err(|e| Error::kube(format!("deleting PodMonitor {ns}/{name}"), e))?;
+        removed.push(format!("PodMonitor/{name}"));
+    }
+    Ok(removed)
+}
+
 async fn prune_kind<T>(
     state: &State,
     ns: &str,
@@ -721,6 +815,7 @@ async fn write_status<K: Managed>(
     pods: Vec<(String, bool, Option<status::Observed>)>,
     invalid: Option<String>,
     ids: &identities::Identities,
+    extra: Vec<status::Extra>,
 ) -> Result<bool, Error> {
     let new = status::compute(status::StatusInput {
         previous: obj.status(),
@@ -732,6 +827,7 @@ async fn write_status<K: Managed>(
         network: K::KIND == "MoneroNetwork",
         addresses: ids.addresses.clone(),
         rpc_onion: ids.rpc_onion.clone(),
+        extra,
         notes: obj.notes(),
         now: Timestamp::now(),
     });

@@ -27,6 +27,31 @@ pub struct Observed {
     pub message: Option<String>,
 }
 
+/// A condition beyond the standard ones, such as `PodMonitor`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Extra {
+    /// Condition type.
+    pub type_: String,
+    /// True or False.
+    pub ok: bool,
+    /// Reason.
+    pub reason: String,
+    /// Message.
+    pub message: String,
+}
+
+impl Extra {
+    /// A condition.
+    pub fn new(type_: &str, ok: bool, reason: &str, message: &str) -> Extra {
+        Extra {
+            type_: type_.into(),
+            ok,
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Whether a pod's Ready condition is True.
 pub fn pod_ready(pod: &Pod) -> bool {
     pod.status
@@ -56,6 +81,8 @@ pub struct StatusInput<'a> {
     pub addresses: BTreeMap<String, (Option<String>, Option<String>)>,
     /// The set-wide RPC onion address.
     pub rpc_onion: Option<String>,
+    /// Conditions beyond the standard ones.
+    pub extra: Vec<Extra>,
     /// Notes that belong in the Ready message (for example a feature not yet applied).
     pub notes: Vec<String>,
     /// Now, for new transition times.
@@ -200,6 +227,10 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         }
     }
 
+    for e in &input.extra {
+        conditions.push(cond(&e.type_, e.ok, &e.reason, e.message.clone()));
+    }
+
     SetStatus {
         observed_generation: generation,
         replicas,
@@ -232,6 +263,7 @@ mod tests {
             network: true,
             addresses: BTreeMap::new(),
             rpc_onion: None,
+            extra: vec![],
             notes: vec![],
             now: Timestamp::from_second(now).unwrap(),
         }
