@@ -59,32 +59,6 @@ pub fn merge_args(defaults: &[String], user: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Whether `args` set the flag `name`.
-pub fn has_flag(args: &[String], name: &str) -> bool {
-    group(args).iter().any(|f| f.name() == name)
-}
-
-/// The value the user's args give to `name`, if any.
-pub fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    let mut i = 0;
-    while i < args.len() {
-        let t = args[i].as_str();
-        if let Some((n, v)) = t.split_once('=')
-            && n == name
-        {
-            return Some(v);
-        }
-        if t == name {
-            return args
-                .get(i + 1)
-                .map(String::as_str)
-                .filter(|v| !v.starts_with('-'));
-        }
-        i += 1;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,16 +117,5 @@ mod tests {
     fn empty_user_args_leave_defaults_alone() {
         let d = s(&["--a", "x", "--b=1"]);
         assert_eq!(merge_args(&d, &[]), d);
-    }
-
-    #[test]
-    fn flags_and_values_are_found() {
-        let a = s(&["--rpc-login", "u:p", "--testnet", "--x=1"]);
-        assert!(has_flag(&a, "--testnet"));
-        assert!(has_flag(&a, "--x"));
-        assert!(!has_flag(&a, "--u:p"));
-        assert_eq!(flag_value(&a, "--rpc-login"), Some("u:p"));
-        assert_eq!(flag_value(&a, "--x"), Some("1"));
-        assert_eq!(flag_value(&a, "--testnet"), None);
     }
 }

@@ -33,7 +33,7 @@ use super::pod::{
 use super::{
     CONFIG_HASH_ANNOTATION, Child, Context, Desired, Owner, check_name, config_hash, invalid,
 };
-use crate::args::{has_flag, merge_args};
+use crate::args::merge_args;
 use crate::error::InvalidSpec;
 
 /// The `app.kubernetes.io/name` of monerod pods.
@@ -228,7 +228,7 @@ fn build(
         extra,
         ctx,
         &args,
-        &ports,
+        net,
         &config_secret_name,
         &hash,
         login.is_some(),
@@ -411,11 +411,12 @@ fn pod_template(
     extra: ExtraMeta<'_>,
     ctx: &Context,
     args: &[String],
-    ports: &Ports,
+    net: Network,
     config_secret: &str,
     hash: &str,
     has_login: bool,
 ) -> PodTemplateSpec {
+    let ports = &net.ports();
     let m = &node.monerod;
     let mut container_ports = vec![port("p2p", ports.p2p), port("rpc", ports.restricted_rpc)];
     if m.zmq {
@@ -447,9 +448,11 @@ fn pod_template(
             ..rpc_open.clone()
         }
     };
-    let default_resources = match effective_default_size(node) {
-        Sizing::Small => requests("100m", "256Mi"),
-        Sizing::Full => requests("1", "2Gi"),
+    // A regtest node holds a toy chain; twenty of them fit on a laptop.
+    let default_resources = if net == Network::Regtest {
+        requests("100m", "256Mi")
+    } else {
+        requests("1", "2Gi")
     };
     let monerod = Container {
         name: "monerod".into(),
@@ -604,17 +607,6 @@ fn pod_template(
         }),
         spec: Some(spec),
     }
-}
-
-enum Sizing {
-    Small,
-    Full,
-}
-
-fn effective_default_size(node: &NodeSpec) -> Sizing {
-    let regtest = node.network == Some(Network::Regtest)
-        || (node.network.is_none() && has_flag(&node.monerod.args, "--regtest"));
-    if regtest { Sizing::Small } else { Sizing::Full }
 }
 
 /// Default volume size by network and pruning, with headroom for a year of growth.
