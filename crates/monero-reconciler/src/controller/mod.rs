@@ -127,37 +127,34 @@ pub trait Managed:
     fn status(&self) -> Option<&SetStatus>;
     /// `spec.replicas`.
     fn desired_replicas(&self) -> i32;
-    /// Names of user Secrets the builder reads.
-    fn referenced_secrets(&self) -> Vec<String>;
+    /// Names of user Secrets the builder reads: for monerod kinds, the RPC login's.
+    fn referenced_secrets(&self) -> Vec<String> {
+        self.node()
+            .and_then(|n| n.monerod.rpc.login.as_ref())
+            .map(|l| vec![l.secret_name.clone()])
+            .unwrap_or_default()
+    }
     /// Whether the builder needs the namespace's MoneroNodeSets.
     fn needs_node_sets(&self) -> bool {
         false
     }
     /// Runs the builder.
     fn build(&self, ctx: &build::Context) -> Result<Desired, InvalidSpec>;
-    /// Notes for the Ready message about settings accepted but not applied yet.
-    fn notes(&self) -> Vec<String> {
-        Vec::new()
-    }
     /// The RPC login pods are polled with, when the spec sets one.
-    fn rpc_login(&self, _ctx: &build::Context) -> Option<(String, String)> {
-        None
+    fn rpc_login(&self, ctx: &build::Context) -> Option<(String, String)> {
+        let l = self.node()?.monerod.rpc.login.as_ref()?;
+        let u = ctx.secret_value(&l.secret_name, &l.username_key).ok()?;
+        let p = ctx.secret_value(&l.secret_name, &l.password_key).ok()?;
+        Some((u, p))
     }
     /// Whether the exporter sidecar runs.
     fn exporter(&self) -> bool {
-        false
+        self.node().is_some_and(|n| n.exporter.enabled)
     }
     /// The node settings, for kinds that run monerod.
     fn node(&self) -> Option<&monero_crd::NodeSpec> {
         None
     }
-}
-
-fn node_login(node: &monero_crd::NodeSpec, ctx: &build::Context) -> Option<(String, String)> {
-    let l = node.monerod.rpc.login.as_ref()?;
-    let u = ctx.secret_value(&l.secret_name, &l.username_key).ok()?;
-    let p = ctx.secret_value(&l.secret_name, &l.password_key).ok()?;
-    Some((u, p))
 }
 
 impl Managed for MoneroNodeSet {
@@ -169,24 +166,8 @@ impl Managed for MoneroNodeSet {
     fn desired_replicas(&self) -> i32 {
         self.spec.replicas
     }
-    fn referenced_secrets(&self) -> Vec<String> {
-        self.spec
-            .node
-            .monerod
-            .rpc
-            .login
-            .iter()
-            .map(|l| l.secret_name.clone())
-            .collect()
-    }
     fn build(&self, ctx: &build::Context) -> Result<Desired, InvalidSpec> {
         build::node_set(self, ctx)
-    }
-    fn rpc_login(&self, ctx: &build::Context) -> Option<(String, String)> {
-        node_login(&self.spec.node, ctx)
-    }
-    fn exporter(&self) -> bool {
-        self.spec.node.exporter.enabled
     }
     fn node(&self) -> Option<&monero_crd::NodeSpec> {
         Some(&self.spec.node)
@@ -202,23 +183,8 @@ impl Managed for MoneroNetwork {
     fn desired_replicas(&self) -> i32 {
         self.spec.replicas
     }
-    fn referenced_secrets(&self) -> Vec<String> {
-        let node = &self.spec.template.spec.node;
-        node.monerod
-            .rpc
-            .login
-            .iter()
-            .map(|l| l.secret_name.clone())
-            .collect()
-    }
     fn build(&self, ctx: &build::Context) -> Result<Desired, InvalidSpec> {
         build::network(self, ctx)
-    }
-    fn rpc_login(&self, ctx: &build::Context) -> Option<(String, String)> {
-        node_login(&self.spec.template.spec.node, ctx)
-    }
-    fn exporter(&self) -> bool {
-        self.spec.template.spec.node.exporter.enabled
     }
     fn node(&self) -> Option<&monero_crd::NodeSpec> {
         Some(&self.spec.template.spec.node)
@@ -828,7 +794,6 @@ async fn write_status<K: Managed>(
         addresses: ids.addresses.clone(),
         rpc_onion: ids.rpc_onion.clone(),
         extra,
-        notes: obj.notes(),
         now: Timestamp::now(),
     });
     if obj.status() == Some(&new) {

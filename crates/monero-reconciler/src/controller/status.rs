@@ -83,8 +83,6 @@ pub struct StatusInput<'a> {
     pub rpc_onion: Option<String>,
     /// Conditions beyond the standard ones.
     pub extra: Vec<Extra>,
-    /// Notes that belong in the Ready message (for example a feature not yet applied).
-    pub notes: Vec<String>,
     /// Now, for new transition times.
     pub now: Timestamp,
 }
@@ -154,7 +152,7 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
 
     let mut conditions = Vec::new();
     let all_ready = input.invalid.is_none() && ready == input.desired && replicas == input.desired;
-    let (reason, mut message) = if let Some(why) = &input.invalid {
+    let (reason, message) = if let Some(why) = &input.invalid {
         ("InvalidSpec", why.clone())
     } else if all_ready {
         (
@@ -167,10 +165,6 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
             format!("{ready}/{} replicas ready", input.desired),
         )
     };
-    for n in &input.notes {
-        message.push_str("; ");
-        message.push_str(n);
-    }
     conditions.push(cond("Ready", all_ready, reason, message));
     let progressing = input.invalid.is_none() && (replicas != input.desired || ready != replicas);
     conditions.push(cond(
@@ -264,7 +258,6 @@ mod tests {
             addresses: BTreeMap::new(),
             rpc_onion: None,
             extra: vec![],
-            notes: vec![],
             now: Timestamp::from_second(now).unwrap(),
         }
     }
@@ -369,7 +362,6 @@ mod tests {
     fn an_invalid_spec_is_not_ready_and_degraded_with_the_reason() {
         let mut i = input(vec![], None, 1);
         i.invalid = Some("MoneroNodeSet a/b: spec.monerod.args: bad".into());
-        i.notes = vec!["tor is not applied yet".into()];
         let s = compute(i);
         let r = cond(&s, "Ready");
         assert_eq!(
@@ -377,8 +369,9 @@ mod tests {
             ("False", "InvalidSpec")
         );
         assert!(
-            r.message.contains("spec.monerod.args: bad")
-                && r.message.contains("tor is not applied yet")
+            r.message.contains("spec.monerod.args: bad"),
+            "{}",
+            r.message
         );
         assert_eq!(cond(&s, "Degraded").status, "True");
         assert!(
