@@ -15,7 +15,7 @@ use std::time::Duration;
 use monero_anon::i2p::Destination;
 use monero_anon::podconfig;
 use monero_anon::tor::OnionKey;
-use monero_testkit::{Process, TempDir, free_port, have, wait_until};
+use monero_testkit::{Process, TempDir, free_port, skip_unless_installed, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -53,16 +53,13 @@ fn only_loopback(peers: &[String]) -> bool {
 
 #[test]
 fn a_pods_tor_i2pd_and_monerod_run_from_podconfigs_output() {
-    for (program, package) in [
+    if skip_unless_installed(&[
         ("tor", "tor"),
         ("i2pd", "i2pd"),
         ("monerod", "monero"),
         ("ss", "iproute2"),
-    ] {
-        if !have(program) {
-            eprintln!("SKIPPED: {program} is not on PATH (Debian package `{package}`)");
-            return;
-        }
+    ]) {
+        return;
     }
     let dir = TempDir::new("anon-pod").unwrap();
     let pod = "nodes-0";
@@ -282,16 +279,13 @@ fn in_isolated_netns(script: &str) -> Option<std::process::Output> {
 
 #[test]
 fn the_production_configs_start_tor_and_i2pd_in_an_isolated_network_namespace() {
-    for (program, package) in [
+    if skip_unless_installed(&[
         ("tor", "tor"),
         ("i2pd", "i2pd"),
         ("unshare", "util-linux"),
         ("ip", "iproute2"),
-    ] {
-        if !have(program) {
-            eprintln!("SKIPPED: {program} is not on PATH (Debian package `{package}`)");
-            return;
-        }
+    ]) {
+        return;
     }
     let dir = TempDir::new("anon-prod").unwrap();
     let pod = "nodes-0";

@@ -14,7 +14,7 @@ use std::time::Duration;
 use monero_anon::i2p::Destination;
 use monero_anon::render::{self, I2pdConf, Ports, ServerTunnel, Torrc};
 use monero_anon::tor::{self, OnionKey};
-use monero_testkit::{Process, TempDir, free_port, have, http_get, wait_until};
+use monero_testkit::{Process, TempDir, free_port, http_get, skip_unless_installed, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -38,17 +38,9 @@ fn private_dir(path: &Path) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o700)).unwrap();
 }
 
-fn skip(program: &str, package: &str) -> bool {
-    if have(program) {
-        return false;
-    }
-    eprintln!("SKIPPED: {program} is not on PATH (Debian package `{package}`)");
-    true
-}
-
 #[test]
 fn tor_loads_our_keys_with_the_same_address_and_its_own_keys_parse_back() {
-    if skip("tor", "tor") {
+    if skip_unless_installed(&[("tor", "tor")]) {
         return;
     }
     let dir = TempDir::new("anon-tor").unwrap();
@@ -131,7 +123,7 @@ fn tor_loads_our_keys_with_the_same_address_and_its_own_keys_parse_back() {
 
 #[test]
 fn tor_accepts_every_torrc_the_renderer_produces() {
-    if skip("tor", "tor") {
+    if skip_unless_installed(&[("tor", "tor")]) {
         return;
     }
     let dir = TempDir::new("anon-torrc").unwrap();
@@ -186,7 +178,7 @@ fn tunnels_page(port: u16) -> String {
 
 #[test]
 fn i2pd_loads_our_keys_with_the_same_address_and_its_own_keys_parse_back() {
-    if skip("i2pd", "i2pd") {
+    if skip_unless_installed(&[("i2pd", "i2pd")]) {
         return;
     }
     let dir = TempDir::new("anon-i2pd").unwrap();

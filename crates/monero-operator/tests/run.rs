@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use monero_testkit::{Process, TempDir, free_port, have, http_get, wait_until};
+use monero_testkit::{Process, TempDir, free_port, http_get, skip_unless_installed, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -97,8 +97,8 @@ fn stats(port: u16) -> serde_json::Value {
 
 #[test]
 fn run_connects_watches_its_children_reports_ready_and_stops_on_sigterm() {
-    if !have("python3") {
-        eprintln!("SKIPPED: python3 is not on PATH (it runs the stand-in API server)");
+    // python3 runs the stand-in API server.
+    if skip_unless_installed(&[("python3", "python3")]) {
         return;
     }
     let dir = TempDir::new("operator-run").unwrap();

@@ -17,21 +17,13 @@ use k8s_openapi::api::core::v1::{Container, Secret};
 use monero_crd::{MoneroNetwork, MoneroNodeSet, Network};
 use monero_reconciler::build::{self, Child, Context, Desired, Images};
 use monero_rpc::{DaemonClient, Error};
-use monero_testkit::{Process, START_DEADLINE, TEST_ADDRESS, TempDir, free_port, have};
+use monero_testkit::{
+    Process, START_DEADLINE, TEST_ADDRESS, TempDir, free_port, skip_unless_installed,
+};
 use serde_json::json;
 
 /// How long monerod may take to open its ports, find its peers or sync.
 const DEADLINE: Duration = START_DEADLINE;
-
-fn skip() -> bool {
-    if have("monerod") {
-        return false;
-    }
-    eprintln!(
-        "SKIPPED: monerod is not on PATH (Debian package `monero`, installed by hack/deps.sh)"
-    );
-    true
-}
 
 // ---------------------------------------------------------------------------
 // From the built objects to a loopback monerod. This mirrors what a pod gives
@@ -259,7 +251,7 @@ fn secret_text(s: &Secret, key: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_set_args_and_config_run_monerod_with_its_login() {
-    if skip() {
+    if skip_unless_installed(&[("monerod", "monero")]) {
         return;
     }
     let (user, password) = ("operator-test", "pa55-w0rd:with colon");
@@ -421,7 +413,7 @@ async fn node_set_args_and_config_run_monerod_with_its_login() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_per_pod_configs_form_a_closed_mesh_that_syncs() {
-    if skip() {
+    if skip_unless_installed(&[("monerod", "monero")]) {
         return;
     }
     const N: usize = 3;

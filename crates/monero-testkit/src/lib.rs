@@ -38,6 +38,21 @@ pub fn have(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
+/// For a test that needs real programs: true (and a `SKIPPED:` line naming the
+/// first missing program and its Debian package) when one of `programs`, given
+/// as (program, package), is not on PATH. `hack/deps.sh` installs them all.
+pub fn skip_unless_installed(programs: &[(&str, &str)]) -> bool {
+    match programs.iter().find(|(program, _)| !have(program)) {
+        Some((program, package)) => {
+            eprintln!(
+                "SKIPPED: {program} is not on PATH (Debian package `{package}`, installed by hack/deps.sh)"
+            );
+            true
+        }
+        None => false,
+    }
+}
+
 /// A memory field of a process from /proc (`VmRSS:`, `VmHWM:`), in KiB, for the
 /// benchmarks; `None` when the process or the field is gone.
 pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
