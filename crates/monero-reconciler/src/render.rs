@@ -180,16 +180,10 @@ pub fn render(yaml: &str, base: &Context) -> Result<Vec<Rendered>, RenderError> 
             Some("Secret") => {
                 let s: k8s_openapi::api::core::v1::Secret = decode(index, doc)?;
                 let name = s.metadata.name.clone().unwrap_or_default();
-                let mut data: BTreeMap<String, Vec<u8>> = s
-                    .data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.0))
-                    .collect();
-                for (k, v) in s.string_data.unwrap_or_default() {
-                    data.insert(k, v.into_bytes());
-                }
-                secrets_by_ns.entry(ns).or_default().insert(name, data);
+                secrets_by_ns
+                    .entry(ns)
+                    .or_default()
+                    .insert(name, build::secret_data(&s));
             }
             // Anything else in the file is not ours to render.
             _ => {}

@@ -178,6 +178,21 @@ pub(crate) fn config_hash<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8]
         .collect()
 }
 
+/// A Secret's contents as the pods would see them: `data`, with `stringData`
+/// (which the API server folds into `data` on write) taking precedence.
+pub fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    let mut data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    for (k, v) in secret.string_data.iter().flatten() {
+        data.insert(k.clone(), v.clone().into_bytes());
+    }
+    data
+}
+
 /// An InvalidSpec for `owner`.
 pub(crate) fn invalid(owner: &Owner, field: &str, message: impl Into<String>) -> InvalidSpec {
     InvalidSpec {

@@ -20,7 +20,7 @@ use monero_anon::tor::OnionKey;
 use monero_crd::{NodeSpec, RetentionPolicy};
 use serde_json::{Value, json};
 
-use crate::build::{Owner, generated_identities, identity_secret_name};
+use crate::build::{Owner, generated_identities, identity_secret_name, invalid, secret_data};
 use crate::error::{Error, InvalidSpec};
 
 /// Label on the identity Secret (deliberately not the children's labels, so
@@ -36,30 +36,6 @@ pub struct Identities {
     pub rpc_onion: Option<String>,
     /// What was made in this reconcile, for an Event.
     pub created: Vec<String>,
-}
-
-fn invalid(owner: &Owner, field: &str, message: String) -> InvalidSpec {
-    InvalidSpec {
-        kind: owner.kind.clone(),
-        namespace: owner.namespace.clone(),
-        name: owner.name.clone(),
-        field: field.into(),
-        message,
-    }
-}
-
-fn data_of(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
-    let mut data: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    for (k, v) in secret.string_data.clone().unwrap_or_default() {
-        data.insert(k, v.into_bytes());
-    }
-    data
 }
 
 /// Pod names of a set with `replicas` replicas.
@@ -100,7 +76,7 @@ pub async fn ensure(
             .get_opt(&name)
             .await
             .map_err(|e| Error::kube(format!("reading Secret {}/{name}", owner.namespace), e))?;
-        let existing = live.as_ref().map(data_of).unwrap_or_default();
+        let existing = live.as_ref().map(secret_data).unwrap_or_default();
         let mut add: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         let mut made =
             |key: String, bytes: Vec<u8>, address: String, add: &mut BTreeMap<String, Vec<u8>>| {
@@ -246,7 +222,7 @@ pub async fn ensure(
                 format!("Secret {name} not found"),
             )));
         };
-        let data = data_of(&secret);
+        let data = secret_data(&secret);
         for pod in &pods {
             let key = if zone == "tor" {
                 tor_key_name(pod)

@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod probe;
 pub mod status;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -311,16 +311,7 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
             .await
             .map_err(|e| Error::kube(format!("reading Secret {ns}/{s}"), e))?
         {
-            let mut data: BTreeMap<String, Vec<u8>> = secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .collect();
-            for (k, v) in secret.string_data.unwrap_or_default() {
-                data.insert(k, v.into_bytes());
-            }
-            ctx.secrets.insert(s, data);
+            ctx.secrets.insert(s, build::secret_data(&secret));
         }
     }
     if obj.needs_node_sets() {
