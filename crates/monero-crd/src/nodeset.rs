@@ -97,6 +97,7 @@ pub struct NodeSpec {
     #[schemars(length(min = 1, max = 316))]
     pub topology_key: String,
     /// When a replica counts as ready: Synchronized (default) or RpcAnswers.
+    /// On regtest, with no chain to sync from, RPC answering is enough either way.
     #[serde(default)]
     pub readiness: Readiness,
     /// Serve the nodes over Tor.

@@ -31,6 +31,11 @@ enum Command {
         /// objects; `-` reads standard input.
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
+        /// Also print each set's identities Secret with fresh Tor and I2P keys
+        /// (as the operator makes it on first reconcile), so the rendered pods
+        /// can run without a cluster. Different keys every run.
+        #[arg(long)]
+        identities: bool,
         #[command(flatten)]
         defaults: Defaults,
     },
@@ -118,20 +123,24 @@ impl Defaults {
     }
 }
 
-fn render(file: &PathBuf, defaults: &Defaults) -> Result<()> {
+fn render(file: &PathBuf, identities: bool, defaults: &Defaults) -> Result<()> {
     let text = if file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("reading standard input")?
     } else {
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
     };
-    let rendered =
-        monero_reconciler::render::render(&text, &defaults.context()).with_context(|| {
-            if file.as_os_str() == "-" {
-                "standard input".to_string()
-            } else {
-                file.display().to_string()
-            }
-        })?;
+    let rendered = monero_reconciler::render::render_with(
+        &text,
+        &defaults.context(),
+        monero_reconciler::render::Options { identities },
+    )
+    .with_context(|| {
+        if file.as_os_str() == "-" {
+            "standard input".to_string()
+        } else {
+            file.display().to_string()
+        }
+    })?;
     print!("{}", monero_reconciler::render::to_yaml(&rendered)?);
     Ok(())
 }
@@ -148,6 +157,10 @@ fn main() -> Result<()> {
             print!("{}", monero_crd::crds_yaml()?);
             Ok(())
         }
-        Command::Render { file, defaults } => render(file, defaults),
+        Command::Render {
+            file,
+            identities,
+            defaults,
+        } => render(file, *identities, defaults),
     }
 }

@@ -8,6 +8,7 @@ use monero_crd::{MoneroMiningNodeSet, MoneroNetwork, MoneroNodeSet};
 use serde_json::Value;
 
 use crate::build::{self, Child, Context};
+use crate::controller::identities;
 
 /// Why a file could not be rendered. The message names the document and,
 /// for an invalid object, the object and the field.
@@ -34,6 +35,25 @@ pub enum RenderError {
     /// Output could not be written as YAML.
     #[error("writing YAML: {0}")]
     Output(String),
+    /// A new Tor or I2P identity could not be made.
+    #[error("making an identity for {source_name}: {message}")]
+    Keygen {
+        /// `Kind/namespace/name` of the custom resource.
+        source_name: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What `render` prints besides the applied children.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Also print each set's `<name>-identities` Secret with fresh Tor and I2P
+    /// keys, as the operator creates it on the first reconcile, unless the
+    /// file already holds that Secret. Without it the rendered pods cannot
+    /// start outside a cluster (hack/podrun.py runs them); applying it to a
+    /// cluster is safe, since the operator keeps the keys it finds.
+    pub identities: bool,
 }
 
 /// One rendered custom resource: its identity and its children.
@@ -135,6 +155,15 @@ fn unknown_fields(path: &str, v: &Value, schema: &Value, out: &mut Vec<String>) 
 
 /// Renders every custom resource in `yaml`, in file order.
 pub fn render(yaml: &str, base: &Context) -> Result<Vec<Rendered>, RenderError> {
+    render_with(yaml, base, Options::default())
+}
+
+/// [`render`], with [`Options`].
+pub fn render_with(
+    yaml: &str,
+    base: &Context,
+    opts: Options,
+) -> Result<Vec<Rendered>, RenderError> {
     // YAML 1.2 booleans only: `name: n` is a name, not `false`.
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
@@ -203,10 +232,38 @@ pub fn render(yaml: &str, base: &Context) -> Result<Vec<Rendered>, RenderError> 
             Cr::Network(o) => build::network(o, &ctx)?,
             Cr::Mining(o) => build::mining_set(o, &ctx)?,
         };
-        out.push(Rendered {
-            source,
-            children: desired.children,
-        });
+        let mut children = desired.children;
+        let node = match &cr {
+            Cr::NodeSet(o) => Some((&o.metadata, &o.spec.node, o.spec.replicas, "MoneroNodeSet")),
+            Cr::Network(o) => Some((
+                &o.metadata,
+                &o.spec.template.spec.node,
+                o.spec.replicas,
+                "MoneroNetwork",
+            )),
+            Cr::Mining(_) => None,
+        };
+        if let Some((meta, node, replicas, kind)) = node.filter(|_| opts.identities) {
+            let owner = build::Owner::of(kind, meta);
+            let name = build::identity_secret_name(&owner);
+            if !ctx.secrets.contains_key(&name) {
+                let keys =
+                    identities::missing(&owner, node, replicas, &BTreeMap::new()).map_err(|e| {
+                        RenderError::Keygen {
+                            source_name: source.clone(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                if !keys.is_empty() {
+                    let data = keys.into_iter().map(|k| (k.key, k.bytes)).collect();
+                    children.insert(
+                        0,
+                        Child::Secret(Box::new(identities::new_secret(&owner, &data))),
+                    );
+                }
+            }
+        }
+        out.push(Rendered { source, children });
     }
     Ok(out)
 }

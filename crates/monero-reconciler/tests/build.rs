@@ -464,6 +464,9 @@ fn probes_tolerate_a_long_start_and_readiness_comes_from_the_exporter() {
 
     let d = node_set(&nodeset(json!({"readiness": "RpcAnswers"})), &ctx()).unwrap();
     assert!(args(&d, "exporter").contains(&"--ready-allow-unsynced".to_string()));
+    // Regtest has nothing to sync from: RPC answering is readiness there.
+    let d = node_set(&nodeset(json!({"network": "regtest"})), &ctx()).unwrap();
+    assert!(args(&d, "exporter").contains(&"--ready-allow-unsynced".to_string()));
     let d = node_set(&nodeset(json!({"exporter": {"enabled": false}})), &ctx()).unwrap();
     assert_eq!(pod(&d).containers.len(), 1);
     assert!(

@@ -53,6 +53,80 @@ fn index_of(owner: &Owner, key: &str) -> Option<i32> {
     stem.strip_prefix(&format!("{}-", owner.name))?.parse().ok()
 }
 
+/// A key a set lacks, freshly made.
+#[derive(Debug)]
+pub struct NewKey {
+    /// Its key in the identity Secret (`<pod>.tor`, `<pod>.i2p`, `rpc.tor`).
+    pub key: String,
+    /// The file tor or i2pd reads.
+    pub bytes: Vec<u8>,
+    /// The address it serves.
+    pub address: String,
+}
+
+/// The identities the operator makes for this set that `existing` lacks: one
+/// per replica and generated zone, and the set-wide RPC onion when the RPC is
+/// public. Shared by the reconciler and `monero-operator render --identities`.
+pub fn missing(
+    owner: &Owner,
+    node: &NodeSpec,
+    replicas: i32,
+    existing: &BTreeMap<String, Vec<u8>>,
+) -> Result<Vec<NewKey>, monero_anon::KeyError> {
+    let (gen_tor, gen_i2p) = generated_identities(node);
+    let mut out = Vec::new();
+    let onion = |key: String| -> Result<NewKey, monero_anon::KeyError> {
+        let k = OnionKey::generate()?;
+        Ok(NewKey {
+            key,
+            bytes: k.secret_file(),
+            address: k.address(),
+        })
+    };
+    for pod in pods(owner, replicas) {
+        if gen_tor && !existing.contains_key(&tor_key_name(&pod)) {
+            out.push(onion(tor_key_name(&pod))?);
+        }
+        if gen_i2p && !existing.contains_key(&i2p_key_name(&pod)) {
+            let d = Destination::generate()?;
+            out.push(NewKey {
+                key: i2p_key_name(&pod),
+                bytes: d.keys_file().to_vec(),
+                address: d.address(),
+            });
+        }
+    }
+    if gen_tor && node.monerod.rpc.public && !existing.contains_key(RPC_TOR_KEY) {
+        out.push(onion(RPC_TOR_KEY.into())?);
+    }
+    Ok(out)
+}
+
+/// The identity Secret as first created, without owner references.
+pub fn new_secret(owner: &Owner, data: &BTreeMap<String, Vec<u8>>) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(identity_secret_name(owner)),
+            namespace: Some(owner.namespace.clone()),
+            labels: Some(BTreeMap::from([
+                (IDENTITY_LABEL.to_string(), owner.name.clone()),
+                (
+                    "app.kubernetes.io/created-by".to_string(),
+                    crate::build::MANAGER.to_string(),
+                ),
+            ])),
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+                .collect(),
+        ),
+        type_: Some("Opaque".into()),
+        ..Secret::default()
+    }
+}
+
 /// Makes missing identities, checks brought ones, and returns every address.
 /// An unusable user Secret is an [`InvalidSpec`] (the inner error).
 pub async fn ensure(
@@ -77,36 +151,17 @@ pub async fn ensure(
             .await
             .map_err(|e| Error::kube(format!("reading Secret {}/{name}", owner.namespace), e))?;
         let existing = live.as_ref().map(secret_data).unwrap_or_default();
-        let mut add: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-        let mut made =
-            |key: String, bytes: Vec<u8>, address: String, add: &mut BTreeMap<String, Vec<u8>>| {
-                ids.created.push(format!("{key}: {address}"));
-                add.insert(key, bytes);
-            };
-        let keygen = |e: monero_anon::KeyError| Error::Serialize {
-            what: "a new identity".into(),
-            message: e.to_string(),
-        };
-        for pod in &pods {
-            if gen_tor && !existing.contains_key(&tor_key_name(pod)) {
-                let k = OnionKey::generate().map_err(keygen)?;
-                made(tor_key_name(pod), k.secret_file(), k.address(), &mut add);
-            }
-            if gen_i2p && !existing.contains_key(&i2p_key_name(pod)) {
-                let d = Destination::generate().map_err(keygen)?;
-                made(
-                    i2p_key_name(pod),
-                    d.keys_file().to_vec(),
-                    d.address(),
-                    &mut add,
-                );
-            }
-        }
-        // The set-wide RPC onion, only when the RPC is served at all.
-        if gen_tor && node.monerod.rpc.public && !existing.contains_key(RPC_TOR_KEY) {
-            let k = OnionKey::generate().map_err(keygen)?;
-            made(RPC_TOR_KEY.into(), k.secret_file(), k.address(), &mut add);
-        }
+        let add: BTreeMap<String, Vec<u8>> = missing(owner, node, replicas, &existing)
+            .map_err(|e| Error::Serialize {
+                what: "a new identity".into(),
+                message: e.to_string(),
+            })?
+            .into_iter()
+            .map(|k| {
+                ids.created.push(format!("{}: {}", k.key, k.address));
+                (k.key, k.bytes)
+            })
+            .collect();
         let remove: Vec<String> = if node.storage.retention.when_scaled == RetentionPolicy::Delete {
             existing
                 .keys()
@@ -134,28 +189,8 @@ pub async fn ensure(
         let owner_refs: Option<Vec<_>> = (!refs.is_empty()).then_some(refs);
         match live {
             None => {
-                let secret = Secret {
-                    metadata: ObjectMeta {
-                        name: Some(name.clone()),
-                        namespace: Some(owner.namespace.clone()),
-                        labels: Some(BTreeMap::from([
-                            (IDENTITY_LABEL.to_string(), owner.name.clone()),
-                            (
-                                "app.kubernetes.io/created-by".to_string(),
-                                crate::build::MANAGER.to_string(),
-                            ),
-                        ])),
-                        owner_references: owner_refs,
-                        ..ObjectMeta::default()
-                    },
-                    data: Some(
-                        add.iter()
-                            .map(|(k, v)| (k.clone(), ByteString(v.clone())))
-                            .collect(),
-                    ),
-                    type_: Some("Opaque".into()),
-                    ..Secret::default()
-                };
+                let mut secret = new_secret(owner, &add);
+                secret.metadata.owner_references = owner_refs;
                 // Create, never apply: two reconciles racing must not both
                 // publish different keys; the loser retries and reads the winner's.
                 api.create(&PostParams::default(), &secret)

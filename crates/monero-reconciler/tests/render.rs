@@ -1,0 +1,86 @@
+//! `render --identities`: the identities Secret a set's pods need to run outside a
+//! cluster (hack/podrun.py), made the way the reconciler makes it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use monero_anon::i2p::Destination;
+use monero_anon::tor::OnionKey;
+use monero_reconciler::build::{Child, Context};
+use monero_reconciler::render::{Options, render_with};
+
+const SET: &str = "kind: MoneroNodeSet\napiVersion: utxo.com.br/v1alpha1\nmetadata: {name: anon, namespace: ns}\n\
+                   spec: {replicas: 2, tor: {enabled: true}, i2p: {enabled: true}, monerod: {rpc: {public: true}}}\n";
+
+fn identities(yaml: &str, on: bool) -> Option<BTreeMap<String, Vec<u8>>> {
+    let out = render_with(yaml, &Context::default(), Options { identities: on }).unwrap();
+    out.iter().flat_map(|r| &r.children).find_map(|c| match c {
+        Child::Secret(s) if s.metadata.name.as_deref() == Some("anon-identities") => Some(
+            s.data
+                .clone()
+                .unwrap()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+#[test]
+fn identities_are_printed_only_when_asked() {
+    assert!(identities(SET, false).is_none());
+    let keys = identities(SET, true).unwrap();
+    assert_eq!(
+        keys.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "anon-0.i2p",
+            "anon-0.tor",
+            "anon-1.i2p",
+            "anon-1.tor",
+            "rpc.tor"
+        ]
+    );
+    // Real keys: tor's and i2pd's files, each its own.
+    let onions: Vec<String> = ["anon-0.tor", "anon-1.tor", "rpc.tor"]
+        .iter()
+        .map(|k| OnionKey::from_secret_file(&keys[*k]).unwrap().address())
+        .collect();
+    assert_eq!(
+        onions
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        3
+    );
+    for k in ["anon-0.i2p", "anon-1.i2p"] {
+        assert!(
+            Destination::from_keys_file(&keys[k])
+                .unwrap()
+                .address()
+                .ends_with(".b32.i2p")
+        );
+    }
+}
+
+#[test]
+fn identities_in_the_file_are_used_not_replaced() {
+    let with_secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: anon-identities, namespace: ns}}\ndata: {{}}\n---\n{SET}"
+    );
+    assert!(identities(&with_secret, true).is_none());
+}
+
+#[test]
+fn a_network_gets_identities_for_each_node_and_miners_none() {
+    let net = "kind: MoneroNetwork\napiVersion: utxo.com.br/v1alpha1\nmetadata: {name: anon}\n\
+               spec: {replicas: 3, template: {spec: {network: regtest, tor: {enabled: true}}}}\n";
+    let keys = identities(net, true).unwrap();
+    assert_eq!(
+        keys.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["anon-0.tor", "anon-1.tor", "anon-2.tor", "rpc.tor"]
+    );
+    let plain =
+        "kind: MoneroNodeSet\napiVersion: utxo.com.br/v1alpha1\nmetadata: {name: anon}\nspec: {}\n";
+    assert!(identities(plain, true).is_none());
+}
