@@ -71,7 +71,7 @@ pub struct MoneroNodeSetSpec {
 }
 
 /// Settings of one monerod node, shared by a MoneroNodeSet and a MoneroNetwork's template.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeSpec {
     /// Network the nodes join: mainnet, testnet, stagenet or regtest. Immutable.
@@ -115,6 +115,28 @@ pub struct NodeSpec {
     /// Pod-level settings passed through to every replica.
     #[serde(default)]
     pub pod: PodOverrides,
+}
+
+/// By hand, not derived: the default is also the schema's default for an omitted
+/// MoneroNetwork template, and a derived one would put `topologyKey: ""` there,
+/// which the API server refuses (minLength 1).
+impl Default for NodeSpec {
+    fn default() -> Self {
+        NodeSpec {
+            network: None,
+            monerod: MonerodSpec::default(),
+            storage: StorageSpec::default(),
+            service: ServiceSpec::default(),
+            hard_anti_affinity: false,
+            topology_key: default_topology_key(),
+            readiness: Readiness::default(),
+            tor: AnonymitySpec::default(),
+            clearnet: Clearnet::default(),
+            i2p: AnonymitySpec::default(),
+            exporter: ExporterSpec::default(),
+            pod: PodOverrides::default(),
+        }
+    }
 }
 
 pub(crate) fn default_replicas() -> i32 {

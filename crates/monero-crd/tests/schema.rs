@@ -414,6 +414,43 @@ fn every_field_has_a_description() {
     }
 }
 
+/// The API server validates every `default` in a CRD against the schema it
+/// defaults (with the defaults below it applied) and refuses the CRD if one
+/// does not fit, as an empty `topologyKey` once did.
+#[test]
+fn every_default_fits_its_own_schema() {
+    fn walk(path: &str, s: &Value, bad: &mut Vec<String>) {
+        if let Some(d) = s.get("default") {
+            let d = apply_defaults(s, d);
+            let v = jsonschema::draft4::new(s).unwrap();
+            bad.extend(
+                v.iter_errors(&d)
+                    .map(|e| format!("{path}{}: {e}", e.instance_path())),
+            );
+        }
+        if let Some(props) = s.get("properties").and_then(Value::as_object) {
+            for (name, p) in props {
+                walk(&format!("{path}.{name}"), p, bad);
+            }
+        }
+        if let Some(items) = s.get("items") {
+            walk(&format!("{path}[]"), items, bad);
+        }
+        if let Some(ap) = s.get("additionalProperties").filter(|v| v.is_object()) {
+            walk(&format!("{path}{{}}"), ap, bad);
+        }
+    }
+    for crd in monero_crd::crds() {
+        let kind = crd.spec.names.kind.clone();
+        let mut bad = Vec::new();
+        walk(&kind, &schema(&kind), &mut bad);
+        assert!(
+            bad.is_empty(),
+            "defaults the API server would refuse: {bad:#?}"
+        );
+    }
+}
+
 #[test]
 fn every_kind_has_status_scale_and_printer_columns() {
     for crd in monero_crd::crds() {
