@@ -8,6 +8,11 @@ empty, and then holds each `watch=true` request open, sending a BOOKMARK every
 --bookmark-interval seconds until the request's timeoutSeconds. Anything else gets a
 404 and is recorded as unexpected.
 
+--object FILE (repeatable; a JSON object of a watched kind) puts that object in its
+kind's list and answers a GET of its own path with it, so the operator reconciles it
+(hack/observability-test.sh uses this for the operator's reconcile metrics). Writes
+still get a 404, so such a reconcile ends in an error, counted as one.
+
 GET /__bench/stats answers with what it has seen, as JSON. Standard library only.
 """
 
@@ -64,6 +69,35 @@ class Stats:
 
 STATS = Stats()
 ARGS = None
+# Collection path -> objects served in its list (from --object).
+OBJECTS = {}
+# Path of one object -> the object.
+OBJECT_PATHS = {}
+
+
+def load_objects(files):
+    plural = {kind: path for path, (_, kind) in WATCHED.items()}
+    for name in files:
+        with open(name) as f:
+            obj = json.load(f)
+        kind = obj.get("kind")
+        if kind not in plural:
+            raise SystemExit("%s: kind %r is not one the stand-in serves" % (name, kind))
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("resourceVersion", RESOURCE_VERSION)
+        meta.setdefault("uid", "00000000-0000-4000-8000-%012d" % (len(OBJECT_PATHS) + 1))
+        meta.setdefault("generation", 1)
+        meta.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
+        collection = plural[kind]
+        OBJECTS.setdefault(collection, []).append(obj)
+        # /apis/GROUP/VERSION/PLURAL -> /apis/GROUP/VERSION/namespaces/NS/PLURAL/NAME
+        head, resource = collection.rsplit("/", 1)
+        ns = meta.get("namespace")
+        if ns:
+            own = "%s/namespaces/%s/%s/%s" % (head, ns, resource, meta["name"])
+        else:
+            own = "%s/%s" % (collection, meta["name"])
+        OBJECT_PATHS[own] = obj
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -108,6 +142,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(
                 200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"}
             )
+        if url.path in OBJECT_PATHS:
+            return self.send_json(200, OBJECT_PATHS[url.path])
         if url.path not in WATCHED:
             return self.not_found()
         api_version, kind = WATCHED[url.path]
@@ -124,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
                 "apiVersion": api_version,
                 "kind": kind + "List",
                 "metadata": {"resourceVersion": RESOURCE_VERSION},
-                "items": [],
+                "items": OBJECTS.get(url.path, []),
             },
         )
 
@@ -194,7 +230,11 @@ def main():
     p.add_argument("--port-file", help="write the port here once listening")
     p.add_argument("--bookmark-interval", type=float, default=5.0, help="seconds; 0 sends none")
     p.add_argument("--verbose", action="store_true", help="log every request on stderr")
+    p.add_argument(
+        "--object", action="append", default=[], metavar="FILE", help="serve this JSON object (repeatable)"
+    )
     ARGS = p.parse_args()
+    load_objects(ARGS.object)
     server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     server.daemon_threads = True
     port = server.server_address[1]
