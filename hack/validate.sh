@@ -4,7 +4,8 @@
 #   - every sample in config/samples/utxo_*.yaml rendered by `monero-operator render`;
 #   - `kubectl kustomize config/default` (CRDs, RBAC, the operator's Deployment);
 #   - the samples themselves, as custom resources, against the generated CRDs;
-#   - that config/crd/monero-operator.crds.yaml is what `monero-operator crd` prints;
+#   - that config/crd/monero-operator.crds.yaml is what `monero-operator crd` prints,
+#     and docs/api/ what hack/crd-docs.py makes of it;
 #   - and the alerts in config/prometheus: promtool check rules and test rules, and the
 #     PrometheusRule in step with rules.yaml.
 # Built-in kinds go through kubernetes-validate --strict against the oldest Kubernetes
@@ -123,6 +124,13 @@ else
   diff -u config/crd/monero-operator.crds.yaml "$tmp/crds.yaml" | head -40 | sed 's/^/  /' || true
   sed 's/^/  /' "$tmp/crds.err"
 fi
+# The API reference pages must be what hack/crd-docs.py makes of the CRDs and samples.
+if "$PY" hack/crd-docs.py --check >"$tmp/docs.out" 2>&1; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  echo "FAIL docs/api is stale or cannot be generated:" && sed 's/^/  /' "$tmp/docs.out"
+fi
 
 # (b) the kustomize trees.
 for dir in config/default config/samples; do
@@ -136,7 +144,7 @@ for dir in config/default config/samples; do
     echo "FAIL kubectl kustomize $dir:" && sed 's/^/  /' "$out.err"
   fi
 done
-echo "renders, CRD freshness, kustomize builds: $passed passed, $failed failed"
+echo "renders, CRD and API docs freshness, kustomize builds: $passed passed, $failed failed"
 
 # (c) the alerts: promtool checks the rules and runs their unit tests (each alert fires
 # and stays quiet when it should), and the PrometheusRule carries the same groups.
