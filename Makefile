@@ -6,7 +6,13 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps build test fmt fmt-check lint unit validate crds prometheus-rules deploy undeploy demo bench clean
+.PHONY: all deps build test fmt fmt-check lint unit validate crds prometheus-rules docs deploy undeploy demo demo-local images push pods e2e kind bench clean
+
+# Where `make images` tags (and `make push` pushes) the images; TAG defaults to the
+# workspace version, the tag config/manager and the operator's defaults name.
+REGISTRY ?= ghcr.io/monero-operator
+TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+IMAGE_NAMES := operator exporter podconfig monerod tor i2pd xmrig
 
 all: build
 
@@ -53,6 +59,14 @@ crds:
 prometheus-rules:
 	bash hack/prometheusrule.sh > config/prometheus/prometheusrule.yaml
 
+# Regenerates the API reference pages docs/api/*.md from the CRDs and samples
+# (commit the result; `make validate` fails when they are stale). Needs PyYAML, which
+# the .venv of `make validate` has; made here when missing.
+docs:
+	@[ -x .venv/bin/python ] || python3 -m venv .venv
+	@.venv/bin/python -c 'import yaml' 2>/dev/null || .venv/bin/python -m pip install -q --disable-pip-version-check pyyaml
+	.venv/bin/python hack/crd-docs.py
+
 # Installs or removes the CRDs, RBAC and the operator in the current kubectl context.
 deploy:
 	kubectl apply -k config/default
@@ -60,9 +74,39 @@ deploy:
 undeploy:
 	kubectl delete -k config/default --ignore-not-found
 
+# The 3-node regtest MoneroNetwork with Tor from the rendered pods, in Docker
+# (hack/demo.py); without a Docker engine, the same network as plain processes on
+# loopback (hack/demo-local.sh).
 demo: deps
+	@if docker info >/dev/null 2>&1; then \
+	  REGISTRY=$(REGISTRY) TAG=$(TAG) bash hack/images.sh && bash hack/pods.sh --venv-only && .venv/bin/python hack/demo.py; \
+	else \
+	  echo "no Docker engine answers: running the loopback demo instead (make demo-local)"; \
+	  $(MAKE) demo-local; \
+	fi
+
+demo-local: deps
 	$(CARGO) build -p monero-exporter
-	bash hack/demo.sh
+	bash hack/demo-local.sh
+
+# Builds every image (images/*/Dockerfile) as $(REGISTRY)/NAME:$(TAG); see images/README.md.
+images:
+	REGISTRY=$(REGISTRY) TAG=$(TAG) bash hack/images.sh
+
+push: images
+	for n in $(IMAGE_NAMES); do docker push $(REGISTRY)/$$n:$(TAG) || exit 1; done
+
+# The rendered pods run in Docker from those images (also part of `make test`).
+pods: deps
+	REGISTRY=$(REGISTRY) TAG=$(TAG) bash hack/pods.sh
+
+# End-to-end tests against the cluster KUBECONFIG points at; skip without one.
+e2e:
+	bash e2e/run.sh
+
+# A kind cluster with the images loaded, for `make e2e` (needs kind and a registry).
+kind:
+	bash hack/kind-up.sh
 
 # Benchmarks (not timed tests): see crates/monero-rpc/README.md,
 # crates/monero-exporter/README.md and crates/monero-reconciler/README.md for what

@@ -4,18 +4,49 @@
 # whole count at the end.
 set -uo pipefail
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 status=0
 ${CARGO:-cargo} test --workspace --doc 2>&1 | tee -a "$log" || status=1
 ${CARGO:-cargo} test --workspace --lib --bins --tests --examples 2>&1 | tee -a "$log" || status=1
+# Scripts whose checks join the total through their closing line:
+#   hack/observability-test.sh  the dashboard, docs/metrics.md and the alerts' metrics
+#                               against a real Prometheus scraping real exporters
+#   hack/pods.sh                builds the images and runs the rendered pods in Docker
+#                               (counted as skipped, and said so, with no Docker engine)
+#   e2e/run.sh                  against the cluster in KUBECONFIG, only with E2E=1: it
+#                               deploys the operator there (`make e2e` on its own)
+# PODS=0 leaves the images and pod tests out (they are `make pods` on their own).
+counts=$(mktemp -d)
+trap 'rm -rf "$log" "$counts"' EXIT
+run_counted() { # run_counted NAME SCRIPT: runs it, keeps its closing "NAME: ..." line
+  local name=$1 script=$2
+  echo "== $script"
+  bash "$script" 2>&1 | tee "$counts/$name.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  grep -E "^$name: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped\$" "$counts/$name.log" | tail -1 >"$counts/$name"
+  if [ ! -s "$counts/$name" ]; then
+    echo "$script ended without its closing count line" >&2
+    echo "$name: 0 passed, 1 failed, 0 skipped" >"$counts/$name"
+    status=1
+  fi
+}
+run_counted observability hack/observability-test.sh
+if [ "${PODS:-1}" != 0 ]; then
+  run_counted pods hack/pods.sh
+fi
+if [ "${E2E:-0}" = 1 ]; then
+  run_counted e2e e2e/run.sh
+else
+  echo "e2e/run.sh not run: it deploys to the cluster KUBECONFIG names; E2E=1 make test, or make e2e"
+fi
 # `make test` runs hack/validate.sh first and names its count file in VALIDATE_SUMMARY
 # ("validate: N passed, N failed, N skipped"); its checks join the total.
-extra=()
+extra=("$counts"/observability)
+for f in pods e2e; do [ -f "$counts/$f" ] && extra+=("$counts/$f"); done
 if [ -n "${VALIDATE_SUMMARY:-}" ] && [ -f "$VALIDATE_SUMMARY" ]; then
   echo "hack/validate.sh, counted below: $(cat "$VALIDATE_SUMMARY")"
-  extra=("$VALIDATE_SUMMARY")
+  extra+=("$VALIDATE_SUMMARY")
 fi
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1); if ($(i) ~ /^ignored/) s += $(i-1) } }
-     FILENAME != ARGV[1] && /^validate: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$/ { p += $2; f += $4; s += $6 }
+     FILENAME != ARGV[1] && /^[a-z]+: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$/ { p += $2; f += $4; s += $6 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log" "${extra[@]}"
 exit $status
