@@ -56,6 +56,24 @@ pub struct Snapshot {
     pub duration: Duration,
 }
 
+/// Every collector's name, in the order of [`Snapshot::collectors`]: the
+/// exporter starts each one's error counter at zero, so that the first failure
+/// is an increase Prometheus can see.
+pub const COLLECTORS: [&str; 12] = [
+    "info",
+    "last_block",
+    "txpool",
+    "backlog",
+    "connections",
+    "hard_fork",
+    "fee",
+    "bans",
+    "alt_chains",
+    "net_stats",
+    "limit",
+    "mining",
+];
+
 impl Snapshot {
     /// `(collector name, outcome without payload, duration)` for each collector, for the
     /// exporter's own metrics and logs.

@@ -84,6 +84,14 @@ impl Exporter {
             ),
             &["monerod_up"],
         )?;
+        // Every series from zero, not from its first event: increase() and rate()
+        // cannot see the step from "absent" to 1.
+        for name in collect::COLLECTORS {
+            collector_errors.with_label_values(&[name]);
+        }
+        for up in ["0", "1"] {
+            scrapes.with_label_values(&[up]);
+        }
         own.register(Box::new(collector_errors.clone()))?;
         own.register(Box::new(scrapes.clone()))?;
         Ok(Exporter {

@@ -649,6 +649,16 @@ mod tests {
         }
     }
 
+    #[test]
+    fn collectors_names_every_collector_in_order() {
+        let names: Vec<&str> = snapshot(failed())
+            .collectors()
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(names, crate::collect::COLLECTORS);
+    }
+
     fn text(s: &Snapshot) -> String {
         let mut f = Families::default();
         render(s, &mut f);

@@ -76,6 +76,20 @@ fn promtool_accepts(text: &str) {
     );
 }
 
+/// Every collector's error counter is there, from zero, and still zero.
+fn assert_no_collector_failed(text: &str, why: &str) {
+    let counters: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("monero_exporter_collector_errors_total{"))
+        .collect();
+    assert_eq!(
+        counters.len(),
+        monero_exporter::collect::COLLECTORS.len(),
+        "{why}:\n{text}"
+    );
+    assert!(counters.iter().all(|l| l.ends_with(" 0")), "{why}:\n{text}");
+}
+
 fn value(text: &str, series: &str) -> f64 {
     metric_value(text, series).unwrap_or_else(|| panic!("{series} missing from:\n{text}"))
 }
@@ -145,10 +159,7 @@ async fn values_match_the_rpc_and_promtool_accepts_them() {
         let s = format!(r#"monero_exporter_collector_success{{collector="{collector}"}}"#);
         assert_eq!(value(&text, &s), 1.0, "{collector}");
     }
-    assert!(
-        !text.contains("monero_exporter_collector_errors_total{"),
-        "no collector failed:\n{text}"
-    );
+    assert_no_collector_failed(&text, "no collector failed");
 
     // Values follow the chain from one scrape to the next: nothing is cached.
     daemon.generate_blocks(3).unwrap();
@@ -194,10 +205,7 @@ async fn restricted_port_is_detected_and_placeholders_stay_out() {
                 "{hidden} must not be published for a restricted port:\n{text}"
             );
         }
-        assert!(
-            !text.contains("monero_exporter_collector_errors_total{"),
-            "skips are not errors:\n{text}"
-        );
+        assert_no_collector_failed(&text, "skips are not errors");
         assert_eq!(
             value(
                 &text,

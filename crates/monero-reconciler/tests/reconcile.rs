@@ -948,6 +948,30 @@ mod identities {
         let ready = condition(&status, "Ready");
         assert_ne!(ready["reason"], "InvalidSpec");
     }
+
+    #[tokio::test]
+    async fn a_networks_missing_key_names_the_field_under_its_template() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        let net = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork", "metadata": {"name": "regtest"},
+            "spec": {"replicas": 2, "template": {"spec": {"network": "regtest", "tor": {"enabled": true, "keysSecret": "absent"}}}}});
+        create(&api, "moneronetworks", net);
+        reconcile(
+            latest::<MoneroNetwork>(&api, "moneronetworks", "regtest"),
+            st.clone(),
+        )
+        .await
+        .unwrap();
+        let status = api.get(&cr_path("moneronetworks", "regtest")).unwrap()["status"].clone();
+        let msg = condition(&status, "Ready")["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("spec.template.spec.tor.keysSecret") && msg.contains("absent"),
+            "{msg}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -141,6 +141,17 @@ pub async fn ensure(
     }
     let api: Api<Secret> = Api::namespaced(client.clone(), &owner.namespace);
     let pods = pods(owner, replicas);
+    // Errors name the field where the user wrote it: a network's node settings
+    // are under its template.
+    let at = if owner.kind == "MoneroNetwork" {
+        "spec.template.spec"
+    } else {
+        "spec"
+    };
+    let (tor_field, i2p_field) = (
+        format!("{at}.tor.keysSecret"),
+        format!("{at}.i2p.keysSecret"),
+    );
     let (gen_tor, gen_i2p) = generated_identities(node);
     let mut keys: BTreeMap<String, Vec<u8>> = BTreeMap::new();
 
@@ -240,8 +251,8 @@ pub async fn ensure(
 
     // Bring-your-own: read and check, never write.
     for (zone, spec, field) in [
-        ("tor", &node.tor, "spec.tor.keysSecret"),
-        ("i2p", &node.i2p, "spec.i2p.keysSecret"),
+        ("tor", &node.tor, tor_field.as_str()),
+        ("i2p", &node.i2p, i2p_field.as_str()),
     ] {
         let Some(name) = spec.keys_secret.as_ref().filter(|_| spec.enabled) else {
             continue;
@@ -290,11 +301,7 @@ pub async fn ensure(
             match OnionKey::from_secret_file(&bytes) {
                 Ok(k) => onion = Some(k.address()),
                 Err(e) => {
-                    return Ok(Err(invalid(
-                        owner,
-                        "spec.tor.keysSecret",
-                        format!("key {key}: {e}"),
-                    )));
+                    return Ok(Err(invalid(owner, &tor_field, format!("key {key}: {e}"))));
                 }
             }
         }
@@ -304,11 +311,7 @@ pub async fn ensure(
             match Destination::from_keys_file(&bytes) {
                 Ok(d) => b32 = Some(d.address()),
                 Err(e) => {
-                    return Ok(Err(invalid(
-                        owner,
-                        "spec.i2p.keysSecret",
-                        format!("key {key}: {e}"),
-                    )));
+                    return Ok(Err(invalid(owner, &i2p_field, format!("key {key}: {e}"))));
                 }
             }
         }
@@ -322,7 +325,7 @@ pub async fn ensure(
             Err(e) => {
                 return Ok(Err(invalid(
                     owner,
-                    "spec.tor.keysSecret",
+                    &tor_field,
                     format!("key {RPC_TOR_KEY}: {e}"),
                 )));
             }

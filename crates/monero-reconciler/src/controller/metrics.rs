@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
+use monero_crd::{MoneroMiningNodeSet, MoneroNetwork, MoneroNodeSet};
+
+use super::Managed;
 use crate::error::Error;
 
 /// Reconcile metrics, registered in one registry.
@@ -42,6 +45,17 @@ impl Metrics {
             .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["kind"],
         )?;
+        // Every kind's counts from zero, so the first reconcile (or error) is an
+        // increase Prometheus can see, and /metrics is not empty before it.
+        for kind in [
+            <MoneroNodeSet as Managed>::KIND,
+            <MoneroNetwork as Managed>::KIND,
+            <MoneroMiningNodeSet as Managed>::KIND,
+        ] {
+            for result in ["ok", "error"] {
+                reconciles.with_label_values(&[kind, result]);
+            }
+        }
         registry.register(Box::new(reconciles.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(duration.clone()))?;
