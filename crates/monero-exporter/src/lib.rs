@@ -10,6 +10,7 @@
 
 pub mod collect;
 mod render;
+pub mod xmrig;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -215,12 +216,21 @@ impl Exporter {
 }
 
 async fn metrics(State(exporter): State<Exporter>) -> Response {
-    let body = exporter.metrics_text().await;
-    ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
+    metrics_response(exporter.metrics_text().await)
 }
 
 async fn ready(State(exporter): State<Exporter>) -> Response {
-    match exporter.ready().await {
+    ready_response(exporter.ready().await)
+}
+
+/// An exposition as `/metrics` serves it.
+pub(crate) fn metrics_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
+}
+
+/// `/ready`: 200, or 503 with the reason, which `kubectl describe pod` shows.
+pub(crate) fn ready_response(result: Result<(), String>) -> Response {
+    match result {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()).into_response(),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
+use monero_exporter::xmrig::{XmrigClient, XmrigExporter};
 use monero_exporter::{Exporter, Options};
 use monero_rpc::DaemonClient;
 
@@ -41,6 +42,24 @@ struct Args {
     /// Reach monerod through this SOCKS5 proxy, e.g. `socks5h://127.0.0.1:9050` for Tor.
     #[arg(long, env = "MONERO_EXPORTER_SOCKS5_PROXY")]
     socks5_proxy: Option<String>,
+
+    /// Export an xmrig miner instead of monerod: its HTTP API's URL, e.g.
+    /// `http://127.0.0.1:18092`. The monerod flags do not apply then.
+    #[arg(
+        long,
+        env = "MONERO_EXPORTER_XMRIG_ADDRESS",
+        conflicts_with_all = ["monerod_address", "rpc_login_file", "socks5_proxy", "ready_allow_unsynced"]
+    )]
+    xmrig_address: Option<String>,
+
+    /// File holding xmrig's HTTP API access token (its `http.access-token`) on one
+    /// line, so that the token appears on no command line.
+    #[arg(
+        long,
+        env = "MONERO_EXPORTER_XMRIG_ACCESS_TOKEN_FILE",
+        requires = "xmrig_address"
+    )]
+    xmrig_access_token_file: Option<PathBuf>,
 
     /// Log format.
     #[arg(long, env = "MONERO_EXPORTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -91,6 +110,24 @@ fn read_login(path: &Path) -> Result<(String, String)> {
     Ok((user.to_owned(), pass.to_owned()))
 }
 
+/// Reads the access token from the first line of `path`, naming the file on any problem.
+fn read_token(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the xmrig access token file {} (--xmrig-access-token-file)",
+            path.display()
+        )
+    })?;
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        bail!(
+            "xmrig access token file {} (--xmrig-access-token-file) is empty",
+            path.display()
+        );
+    }
+    Ok(token.to_owned())
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -128,6 +165,17 @@ async fn shutdown_signal() {
 async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(args.log_format);
+    if let Some(address) = &args.xmrig_address {
+        let token = args
+            .xmrig_access_token_file
+            .as_deref()
+            .map(read_token)
+            .transpose()?;
+        let client = XmrigClient::new(address, token, args.timeout)
+            .with_context(|| format!("--xmrig-address {address:?}"))?;
+        let what = format!("xmrig at {}", client.authority());
+        return serve(args.listen, XmrigExporter::new(client).router(), &what).await;
+    }
 
     // A scrape makes a dozen concurrent calls: keep that many connections warm between
     // scrapes instead of reopening (and, with a login, re-authenticating) them each time.
@@ -152,15 +200,21 @@ async fn main() -> Result<()> {
         },
     )?;
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let what = format!("monerod at {}", exporter.client().address());
+    serve(args.listen, exporter.router(), &what).await
+}
+
+/// Serves `router` on `listen` until SIGTERM or Ctrl-C.
+async fn serve(listen: SocketAddr, router: axum::Router, what: &str) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
+        .with_context(|| format!("cannot listen on --listen {listen}"))?;
     tracing::info!(
-        listen = %listener.local_addr().unwrap_or(args.listen),
-        monerod = %exporter.client().address(),
+        listen = %listener.local_addr().unwrap_or(listen),
+        target = what,
         "serving /metrics, /healthz and /ready"
     );
-    axum::serve(listener, exporter.router())
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed")?;

@@ -1,8 +1,7 @@
 //! The exporter binary against a real regtest monerod, checked with promtool.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use monero_rpc::DaemonClient;
@@ -54,26 +53,9 @@ fn scrape(port: u16) -> String {
 
 /// `promtool check metrics` (Debian package `prometheus`) must accept the exposition.
 fn promtool_accepts(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be installed (Debian package prometheus); `make test` installs it");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n--- exposition ---\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(e) = monero_testkit::promtool_check_metrics(text) {
+        panic!("{e}");
+    }
 }
 
 /// Every collector's error counter is there, from zero, and still zero.

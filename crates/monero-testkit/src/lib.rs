@@ -151,6 +151,38 @@ pub fn metric_value(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Runs `promtool check metrics` (Debian package `prometheus`) on an exposition;
+/// the `Err` holds promtool's complaints and the exposition.
+pub fn promtool_check_metrics(text: &str) -> Result<()> {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            format!("promtool must be installed (Debian package prometheus; `make test` installs it): {e}")
+        })?;
+    child
+        .stdin
+        .take()
+        .ok_or("promtool's stdin")?
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("writing to promtool: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("waiting for promtool: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check metrics failed:\n{}{}\n--- exposition ---\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 /// A temporary directory removed on drop.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);
