@@ -224,8 +224,8 @@ pub enum Clearnet {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExporterSpec {
-    /// Run the exporter next to monerod. It also serves the readiness probe.
-    /// Default true.
+    /// Run the exporter next to monerod (or xmrig). It also serves the
+    /// readiness probe. Default true.
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Exporter image; the operator's default (its `--exporter-image` flag) when unset.
@@ -345,7 +345,7 @@ pub struct ReplicaStatus {
     /// Outbound peer connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outgoing_connections: Option<u64>,
-    /// monerod version.
+    /// monerod's (or xmrig's) version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// Onion address, when served over Tor.
@@ -354,7 +354,18 @@ pub struct ReplicaStatus {
     /// I2P address, when served over I2P.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub i2p_address: Option<String>,
-    /// Why the RPC could not be read, when it could not.
+    /// Miners: hashes per second, xmrig's 60 s average (its 10 s one until
+    /// a minute has passed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashrate: Option<u64>,
+    /// Miners: shares the pool accepted since xmrig started (solo mining:
+    /// blocks monerod accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares_accepted: Option<u64>,
+    /// Miners: shares the pool rejected since xmrig started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares_rejected: Option<u64>,
+    /// Why the replica could not be read, when it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -385,6 +396,9 @@ pub struct SetStatus {
     /// Replicas that report themselves synchronized, as "n/m" (absent for miners).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synchronized: Option<String>,
+    /// Miners: hashes per second of every replica that reports one, added up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashrate: Option<u64>,
     /// Ready, Progressing, Degraded, and Synced (nodes) or Connected (networks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

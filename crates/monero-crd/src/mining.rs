@@ -4,7 +4,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{PodOverrides, PullPolicy, SecretKeyRef, SetStatus, default_topology_key};
+use crate::common::{
+    ExporterSpec, PodOverrides, PullPolicy, SecretKeyRef, SetStatus, default_topology_key,
+};
 use crate::nodeset::default_replicas;
 
 /// A set of xmrig miners. `$(id)` in the args or in the typed config is each
@@ -38,6 +40,12 @@ use crate::nodeset::default_replicas;
         description = "Running miners"
     ),
     printcolumn(
+        name = "Hashrate",
+        type_ = "integer",
+        json_path = ".status.hashrate",
+        description = "Hashes per second of all miners (xmrig's 60 s average)"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -60,6 +68,11 @@ pub struct MoneroMiningNodeSetSpec {
     /// xmrig settings.
     #[serde(default)]
     pub xmrig: XmrigSpec,
+    /// The exporter sidecar, which reads xmrig's HTTP API (served on the pod's
+    /// loopback only, behind an access token the operator makes) and publishes
+    /// hashrate and shares as metrics and in this object's status.
+    #[serde(default)]
+    pub exporter: ExporterSpec,
     /// Pod-level settings passed through to every replica.
     #[serde(default)]
     pub pod: PodOverrides,

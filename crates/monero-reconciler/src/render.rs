@@ -8,7 +8,7 @@ use monero_crd::{MoneroMiningNodeSet, MoneroNetwork, MoneroNodeSet};
 use serde_json::Value;
 
 use crate::build::{self, Child, Context};
-use crate::controller::identities;
+use crate::controller::{identities, xmrig_api};
 
 /// Why a file could not be rendered. The message names the document and,
 /// for an invalid object, the object and the field.
@@ -35,7 +35,7 @@ pub enum RenderError {
     /// Output could not be written as YAML.
     #[error("writing YAML: {0}")]
     Output(String),
-    /// A new Tor or I2P identity could not be made.
+    /// A new Tor or I2P identity, or an access token, could not be made.
     #[error("making an identity for {source_name}: {message}")]
     Keygen {
         /// `Kind/namespace/name` of the custom resource.
@@ -49,10 +49,11 @@ pub enum RenderError {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
     /// Also print each set's `<name>-identities` Secret with fresh Tor and I2P
-    /// keys, as the operator creates it on the first reconcile, unless the
-    /// file already holds that Secret. Without it the rendered pods cannot
-    /// start outside a cluster (hack/podrun.py runs them); applying it to a
-    /// cluster is safe, since the operator keeps the keys it finds.
+    /// keys, and each mining set's `<name>-xmrig-api` Secret with a fresh
+    /// access token, as the operator creates them on the first reconcile,
+    /// unless the file already holds them. Without them the rendered pods
+    /// cannot start outside a cluster (hack/podrun.py runs them); applying
+    /// them to a cluster is safe, since the operator keeps what it finds.
     pub identities: bool,
 }
 
@@ -261,6 +262,25 @@ pub fn render_with(
                         Child::Secret(Box::new(identities::new_secret(&owner, &data))),
                     );
                 }
+            }
+        }
+        if let Cr::Mining(o) = &cr
+            && opts.identities
+            && o.spec.exporter.enabled
+        {
+            let owner = build::Owner::of("MoneroMiningNodeSet", &o.metadata);
+            if !ctx
+                .secrets
+                .contains_key(&build::xmrig_api_secret_name(&owner))
+            {
+                let token = xmrig_api::new_token().map_err(|e| RenderError::Keygen {
+                    source_name: source.clone(),
+                    message: e.to_string(),
+                })?;
+                children.insert(
+                    0,
+                    Child::Secret(Box::new(build::xmrig_api_secret(&owner, &token))),
+                );
             }
         }
         out.push(Rendered { source, children });

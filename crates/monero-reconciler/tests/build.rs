@@ -669,6 +669,7 @@ fn miners_resolve_id_per_replica_and_keep_secrets_out_of_the_pod() {
         a,
         vec![
             "--no-color",
+            "-c/etc/xmrig-api/http.json",
             "--config=/etc/xmrig/config-$(id).json",
             "--print-time=60"
         ]
@@ -736,6 +737,7 @@ fn the_proposals_miners_need_no_config_file() {
         args(&d, "xmrig"),
         vec![
             "--no-color",
+            "-c/etc/xmrig-api/http.json",
             "-o",
             "cryptonote.social:5556",
             "-u",
@@ -746,6 +748,114 @@ fn the_proposals_miners_need_no_config_file() {
     assert!(!d.children.iter().any(|c| matches!(c, Child::Secret(_))));
     assert_eq!(container(&d, "xmrig").image.as_deref(), Some("img/xmrig:1"));
     assert_eq!(sts(&d).spec.as_ref().unwrap().replicas, Some(10));
+}
+
+#[test]
+fn miners_get_an_exporter_that_reads_xmrigs_api_with_the_token() {
+    let d = mining_set(
+        &miners(json!({"replicas": 2, "xmrig": {"args": ["-o", "pool:1"]}, "exporter": {"podMonitor": {"enabled": true, "interval": "15s"}}})),
+        &ctx(),
+    )
+    .unwrap();
+    let e = container(&d, "exporter");
+    assert_eq!(e.image.as_deref(), Some("img/exporter:1"));
+    assert_eq!(
+        e.args.clone().unwrap(),
+        vec![
+            "--xmrig-address=http://127.0.0.1:18092",
+            "--xmrig-access-token-file=/etc/xmrig-api/token",
+            "--listen=0.0.0.0:18090",
+        ]
+    );
+    assert_eq!(e.ports.as_ref().unwrap()[0].container_port, 18090);
+    // Each container sees only its own key of the API Secret: xmrig the config
+    // section, the exporter the bare token.
+    let vols = pod(&d).volumes.as_ref().unwrap();
+    let key_of = |name: &str| {
+        let v = vols.iter().find(|v| v.name == name).unwrap();
+        let s = v.secret.as_ref().unwrap();
+        assert_eq!(s.secret_name.as_deref(), Some("miners-xmrig-api"));
+        s.items.as_ref().unwrap()[0].key.clone()
+    };
+    assert_eq!(key_of("xmrig-api"), "http.json");
+    assert_eq!(key_of("xmrig-api-token"), "token");
+    let mounts = |c: &Container| -> Vec<String> {
+        c.volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.name.clone())
+            .collect()
+    };
+    assert!(mounts(container(&d, "xmrig")).contains(&"xmrig-api".to_string()));
+    assert!(!mounts(container(&d, "xmrig")).contains(&"xmrig-api-token".to_string()));
+    assert_eq!(mounts(e), vec!["xmrig-api-token"]);
+    let ready = container(&d, "xmrig").readiness_probe.clone().unwrap();
+    assert_eq!(ready.http_get.unwrap().path.as_deref(), Some("/ready"));
+    let annotations = sts(&d)
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .clone()
+        .unwrap()
+        .annotations
+        .unwrap();
+    assert_eq!(annotations["prometheus.io/port"], "18090");
+    let pm = d
+        .children
+        .iter()
+        .find_map(|c| match c {
+            Child::PodMonitor(p) => Some(p.data.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        pm["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
+        "xmrig"
+    );
+    assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["interval"], "15s");
+    // The builder never returns the API Secret: its token is made once by the controller.
+    assert!(!d.children.iter().any(|c| matches!(c, Child::Secret(_))));
+}
+
+#[test]
+fn the_xmrig_api_secret_binds_the_api_to_loopback_read_only() {
+    let owner =
+        monero_reconciler::build::Owner::of("MoneroMiningNodeSet", &miners(json!({})).metadata);
+    let s = monero_reconciler::build::xmrig_api_secret(&owner, "abc123");
+    assert_eq!(s.metadata.name.as_deref(), Some("miners-xmrig-api"));
+    let data = s.data.unwrap();
+    assert_eq!(data["token"].0, b"abc123");
+    let http: Value = serde_json::from_slice(&data["http.json"].0).unwrap();
+    assert_eq!(
+        http,
+        json!({"http": {"enabled": true, "host": "127.0.0.1", "port": 18092, "access-token": "abc123", "restricted": true}})
+    );
+    // Not the children's labels, so pruning never selects it.
+    let labels = s.metadata.labels.unwrap();
+    assert!(!labels.contains_key("app.kubernetes.io/managed-by"));
+    assert_eq!(labels["utxo.com.br/xmrig-api-of"], "miners");
+}
+
+#[test]
+fn miners_without_the_exporter_have_no_api() {
+    let d = mining_set(
+        &miners(json!({"xmrig": {"args": ["-o", "pool:1"]}, "exporter": {"enabled": false}})),
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(args(&d, "xmrig"), vec!["--no-color", "-o", "pool:1"]);
+    assert_eq!(pod(&d).containers.len(), 1);
+    assert!(
+        pod(&d)
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .all(|v| v.secret.is_none())
+    );
 }
 
 #[test]

@@ -512,7 +512,7 @@ async fn status_reports_each_replica_and_is_written_only_when_it_changes() {
 }
 
 #[tokio::test]
-async fn miners_are_not_polled_and_solo_mining_finds_the_node_set() {
+async fn miners_are_read_through_their_exporter_and_solo_mining_finds_the_node_set() {
     let (client, api) = FakeApi::start();
     let st = state(client);
     create(
@@ -546,6 +546,78 @@ async fn miners_are_not_polled_and_solo_mining_finds_the_node_set() {
     let status = api.get(&cr_path("monerominingnodesets", "solo")).unwrap()["status"].clone();
     assert_eq!(status["readyReplicas"], 1);
     assert!(status.get("height").is_none() && status["nodes"][0].get("height").is_none());
+    assert!(status.get("synchronized").is_none());
+    // Read through the exporter sidecar: hashrate and shares.
+    assert_eq!(status["hashrate"], 250);
+    assert_eq!(status["nodes"][0]["hashrate"], 250);
+    assert_eq!(status["nodes"][0]["sharesAccepted"], 3);
+    assert_eq!(status["nodes"][0]["sharesRejected"], 1);
+    assert_eq!(status["nodes"][0]["version"], "6.22.2@10.0.0.7");
+}
+
+#[tokio::test]
+async fn the_xmrig_api_token_is_made_once_and_never_rewritten() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    let m = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": {"name": "rig"},
+                   "spec": {"replicas": 1, "xmrig": {"args": ["-o", "pool:1"]}}});
+    create(&api, "monerominingnodesets", m);
+    let run = || {
+        reconcile(
+            latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "rig"),
+            st.clone(),
+        )
+    };
+    run().await.unwrap();
+    let token = secret_file(&api, "rig-xmrig-api", "token");
+    assert_eq!(token.len(), 64);
+    let http: Value =
+        serde_json::from_str(&secret_file(&api, "rig-xmrig-api", "http.json")).unwrap();
+    assert_eq!(http["http"]["access-token"], token.as_str());
+    let stored = api
+        .get(&format!("/api/v1/namespaces/{NS}/secrets/rig-xmrig-api"))
+        .unwrap();
+    assert_eq!(stored["metadata"]["ownerReferences"][0]["uid"], "uid-rig");
+    assert!(
+        api.events()
+            .iter()
+            .any(|e| e["reason"] == "AccessTokenCreated"),
+        "an Event says the token was made"
+    );
+
+    // Later reconciles keep it: no write to it at all.
+    api.clear_seen();
+    run().await.unwrap();
+    run().await.unwrap();
+    assert_eq!(secret_file(&api, "rig-xmrig-api", "token"), token);
+    assert!(
+        !write_paths(&api)
+            .iter()
+            .any(|w| w.contains("rig-xmrig-api")),
+        "{:?}",
+        write_paths(&api)
+    );
+}
+
+#[tokio::test]
+async fn a_secret_already_named_like_the_api_secret_is_used_not_replaced() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    api.put(
+        &format!("/api/v1/namespaces/{NS}/secrets/rig-xmrig-api"),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rig-xmrig-api", "namespace": NS},
+               "data": {"token": "bWluZQ==", "http.json": "e30="}}),
+    );
+    let m = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": {"name": "rig"},
+                   "spec": {"xmrig": {"args": ["-o", "pool:1"]}}});
+    create(&api, "monerominingnodesets", m);
+    reconcile(
+        latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "rig"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(secret_file(&api, "rig-xmrig-api", "token"), "mine");
 }
 
 /// A file of a Secret in the store, decoded as the API's base64 `data` is.

@@ -84,3 +84,31 @@ fn a_network_gets_identities_for_each_node_and_miners_none() {
         "kind: MoneroNodeSet\napiVersion: utxo.com.br/v1alpha1\nmetadata: {name: anon}\nspec: {}\n";
     assert!(identities(plain, true).is_none());
 }
+
+const MINERS: &str = "kind: MoneroMiningNodeSet\napiVersion: utxo.com.br/v1alpha1\nmetadata: {name: rig, namespace: ns}\n\
+                      spec: {xmrig: {args: [-o, 'pool:1']}}\n";
+
+fn api_token(yaml: &str, on: bool) -> Option<String> {
+    let out = render_with(yaml, &Context::default(), Options { identities: on }).unwrap();
+    out.iter().flat_map(|r| &r.children).find_map(|c| match c {
+        Child::Secret(s) if s.metadata.name.as_deref() == Some("rig-xmrig-api") => {
+            Some(String::from_utf8(s.data.clone().unwrap()["token"].0.clone()).unwrap())
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn a_mining_sets_api_token_is_printed_with_the_identities_fresh_each_time() {
+    assert!(api_token(MINERS, false).is_none());
+    let a = api_token(MINERS, true).unwrap();
+    assert_eq!(a.len(), 64);
+    assert_ne!(a, api_token(MINERS, true).unwrap());
+    // Not without the exporter, and not when the file already holds the Secret.
+    let off = MINERS.replace("xmrig:", "exporter: {enabled: false}, xmrig:");
+    assert!(api_token(&off, true).is_none());
+    let with_secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: rig-xmrig-api, namespace: ns}}\ndata: {{}}\n---\n{MINERS}"
+    );
+    assert!(api_token(&with_secret, true).is_none());
+}

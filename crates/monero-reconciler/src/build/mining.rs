@@ -6,20 +6,31 @@
 //! args. The typed config becomes one xmrig config file per index in a Secret
 //! (it may hold pool passwords); the pod picks its own with `$(id)`. Scaling
 //! adds files without changing the others, so it rolls no running miner.
+//!
+//! xmrig serves its HTTP API on the pod's loopback only, behind an access
+//! token, and the exporter sidecar reads it from there: hashrate and shares
+//! become metrics on the pod IP, which Prometheus scrapes and the operator
+//! reads for the status. The token lives in `<name>-xmrig-api`, which the
+//! controller makes once ([`xmrig_api_secret`]); xmrig reads it as a second
+//! config file holding only its `http` section, which xmrig merges with the
+//! typed config (a later file wins per top-level key, so the user's own
+//! `--config` still replaces the typed one and leaves the API in place).
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, PodSpec, PodTemplateSpec, Secret, SecretVolumeSource, Service,
-    ServiceSpec, Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, KeyToPath, PodSpec, PodTemplateSpec, Secret,
+    SecretVolumeSource, Service, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use monero_crd::{MoneroMiningNodeSet, Pool, XmrigConfig};
 use serde_json::{Value, json};
 
 use super::pod::{
-    anti_affinity, apply_overrides, container_security, field_env, pod_labels, pod_security,
-    requests,
+    anti_affinity, apply_overrides, container_security, exporter_container, exporter_readiness,
+    field_env, mount, pod_labels, pod_monitor, pod_security, requests, scrape_annotations,
 };
 use super::{
     CONFIG_HASH_ANNOTATION, Child, Context, Desired, Owner, check_name, config_hash, invalid,
@@ -31,6 +42,81 @@ use crate::error::InvalidSpec;
 pub const XMRIG_WORKLOAD: &str = "xmrig";
 const CONFIG_DIR: &str = "/etc/xmrig";
 const ID_PLACEHOLDER: &str = "$(id)";
+/// Port of xmrig's HTTP API, bound to the pod's 127.0.0.1.
+pub const XMRIG_API_PORT: u16 = 18092;
+/// Where the API Secret is mounted, in xmrig (its `http.json`) and in the
+/// exporter (its `token`).
+const API_DIR: &str = "/etc/xmrig-api";
+const API_CONFIG_KEY: &str = "http.json";
+const API_TOKEN_KEY: &str = "token";
+/// Label on the API Secret. Not the children's labels: the builder does not
+/// return that Secret (its token is made once, at random), so pruning must
+/// never select it; its owner reference collects it with the set.
+pub const XMRIG_API_LABEL: &str = "utxo.com.br/xmrig-api-of";
+
+/// Name of the Secret holding a set's xmrig API token.
+pub fn xmrig_api_secret_name(owner: &Owner) -> String {
+    format!("{}-xmrig-api", owner.name)
+}
+
+/// The API Secret as the operator first creates it: the `token` for the
+/// exporter and `http.json`, the `http` section of xmrig's config with that
+/// token, restricted (read-only) and bound to the pod's loopback.
+pub fn xmrig_api_secret(owner: &Owner, token: &str) -> Secret {
+    let http = json!({"http": {
+        "enabled": true,
+        "host": "127.0.0.1",
+        "port": XMRIG_API_PORT,
+        "access-token": token,
+        "restricted": true,
+    }});
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(xmrig_api_secret_name(owner)),
+            namespace: Some(owner.namespace.clone()),
+            labels: Some(BTreeMap::from([
+                (XMRIG_API_LABEL.to_string(), owner.name.clone()),
+                (
+                    "app.kubernetes.io/created-by".to_string(),
+                    super::MANAGER.to_string(),
+                ),
+            ])),
+            owner_references: owner.owner_reference().map(|o| vec![o]),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([
+            (
+                API_TOKEN_KEY.to_string(),
+                ByteString(token.as_bytes().to_vec()),
+            ),
+            (
+                API_CONFIG_KEY.to_string(),
+                ByteString(http.to_string().into_bytes()),
+            ),
+        ])),
+        type_: Some("Opaque".into()),
+        ..Secret::default()
+    }
+}
+
+/// A volume of the API Secret that shows only `key`: xmrig gets the config
+/// section, the exporter the bare token.
+fn api_volume(owner: &Owner, name: &str, key: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(xmrig_api_secret_name(owner)),
+            default_mode: Some(0o440),
+            items: Some(vec![KeyToPath {
+                key: key.into(),
+                path: key.into(),
+                ..KeyToPath::default()
+            }]),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
 
 /// Builds the objects of a MoneroMiningNodeSet.
 pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, InvalidSpec> {
@@ -46,7 +132,13 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
     let headless_name = format!("{}-headless", owner.name);
     let mut children = Vec::new();
 
+    let exporter_on = spec.exporter.enabled;
     let mut defaults: Vec<String> = vec!["--no-color".into()];
+    if exporter_on {
+        // `-c` rather than `--config`, so that a user's `--config` replaces only
+        // the typed config, not the API's.
+        defaults.push(format!("-c{API_DIR}/{API_CONFIG_KEY}"));
+    }
     let mut hash = String::new();
     if let Some(config) = &x.config {
         let template = xmrig_config(&owner, config, ctx)?;
@@ -96,6 +188,11 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
         empty_dir: Some(EmptyDirVolumeSource::default()),
         ..Volume::default()
     }];
+    if exporter_on {
+        mounts.push(mount("xmrig-api", API_DIR, true));
+        volumes.push(api_volume(&owner, "xmrig-api", API_CONFIG_KEY));
+        volumes.push(api_volume(&owner, "xmrig-api-token", API_TOKEN_KEY));
+    }
     if x.config.is_some() {
         mounts.push(VolumeMount {
             name: "config".into(),
@@ -133,10 +230,24 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
         ),
         security_context: Some(container_security()),
         volume_mounts: Some(mounts),
+        readiness_probe: exporter_on.then(exporter_readiness),
         ..Container::default()
     };
+    let mut containers = vec![container];
+    if exporter_on {
+        containers.push(exporter_container(
+            &spec.exporter,
+            ctx,
+            vec![
+                format!("--xmrig-address=http://127.0.0.1:{XMRIG_API_PORT}"),
+                format!("--xmrig-access-token-file={API_DIR}/{API_TOKEN_KEY}"),
+                format!("--listen=0.0.0.0:{}", super::EXPORTER_PORT),
+            ],
+            vec![mount("xmrig-api-token", API_DIR, true)],
+        ));
+    }
     let mut pod = PodSpec {
-        containers: vec![container],
+        containers,
         security_context: Some(pod_security()),
         affinity: Some(anti_affinity(
             spec.hard_anti_affinity,
@@ -153,6 +264,9 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
     let mut annotations = spec.pod.annotations.clone();
     if !hash.is_empty() {
         annotations.insert(CONFIG_HASH_ANNOTATION.into(), hash);
+    }
+    if exporter_on {
+        annotations.extend(scrape_annotations());
     }
     let sts = StatefulSet {
         metadata: owner.child_meta(&owner.name, XMRIG_WORKLOAD),
@@ -181,6 +295,13 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
         ..StatefulSet::default()
     };
     children.push(Child::StatefulSet(Box::new(sts)));
+    if exporter_on && spec.exporter.pod_monitor.enabled {
+        children.push(Child::PodMonitor(Box::new(pod_monitor(
+            &owner,
+            &spec.exporter.pod_monitor,
+            XMRIG_WORKLOAD,
+        ))));
+    }
     Ok(Desired {
         children,
         selector: owner.selector_string(XMRIG_WORKLOAD),

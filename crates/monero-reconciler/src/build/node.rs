@@ -16,9 +16,9 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, Secret, SecretVolumeSource,
-    Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeResourceRequirements,
+    Container, EmptyDirVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec,
+    PodTemplateSpec, Probe, Secret, SecretVolumeSource, Service, ServicePort, ServiceSpec,
+    TCPSocketAction, Volume, VolumeResourceRequirements,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -27,8 +27,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use monero_crd::{Clearnet, MoneroNetwork, MoneroNodeSet, Network, NodeSpec, Ports, Readiness};
 
 use super::pod::{
-    anti_affinity, apply_overrides, container_security, field_env, mount, pod_labels, pod_security,
-    requests,
+    EXPORTER_PORT, anti_affinity, apply_overrides, container_security, exporter_container,
+    exporter_readiness, field_env, mount, pod_labels, pod_monitor, pod_security, port, requests,
+    scrape_annotations,
 };
 use super::{
     CONFIG_HASH_ANNOTATION, Child, Context, Desired, Owner, check_name, config_hash, invalid,
@@ -38,8 +39,6 @@ use crate::error::InvalidSpec;
 
 /// The `app.kubernetes.io/name` of monerod pods.
 pub const MONEROD_WORKLOAD: &str = "monerod";
-/// Port of the exporter sidecar's /metrics and /ready (no common exporter uses it).
-pub const EXPORTER_PORT: u16 = 18090;
 /// Where the data volume is mounted.
 pub const DATA_DIR: &str = "/data";
 /// Where the config Secret is mounted.
@@ -266,7 +265,11 @@ fn build(
         children.push(Child::PodDisruptionBudget(Box::new(pdb(owner))));
     }
     if node.exporter.enabled && node.exporter.pod_monitor.enabled {
-        children.push(Child::PodMonitor(Box::new(pod_monitor(owner, node))));
+        children.push(Child::PodMonitor(Box::new(pod_monitor(
+            owner,
+            &node.exporter.pod_monitor,
+            MONEROD_WORKLOAD,
+        ))));
     }
     Ok(Desired {
         children,
@@ -431,17 +434,7 @@ fn pod_template(
     };
     let exporter_on = node.exporter.enabled;
     let readiness = if exporter_on {
-        Probe {
-            http_get: Some(HTTPGetAction {
-                path: Some("/ready".into()),
-                port: IntOrString::Int(EXPORTER_PORT.into()),
-                ..HTTPGetAction::default()
-            }),
-            period_seconds: Some(10),
-            timeout_seconds: Some(5),
-            failure_threshold: Some(3),
-            ..Probe::default()
-        }
+        exporter_readiness()
     } else {
         Probe {
             period_seconds: Some(10),
@@ -510,38 +503,12 @@ fn pod_template(
         if node.readiness == Readiness::RpcAnswers || net == Network::Regtest {
             eargs.push("--ready-allow-unsynced".into());
         }
-        containers.push(Container {
-            name: "exporter".into(),
-            image: Some(
-                node.exporter
-                    .image
-                    .clone()
-                    .unwrap_or_else(|| ctx.images.exporter.clone()),
-            ),
-            image_pull_policy: Some("IfNotPresent".into()),
-            args: Some(eargs),
-            ports: Some(vec![port("metrics", EXPORTER_PORT)]),
-            resources: Some(node.exporter.resources.clone().unwrap_or_else(|| {
-                let mut r = requests("10m", "32Mi");
-                r.limits = Some(BTreeMap::from([(
-                    "memory".to_string(),
-                    Quantity("64Mi".into()),
-                )]));
-                r
-            })),
-            security_context: Some(container_security()),
-            volume_mounts: Some(vec![mount("config", CONFIG_DIR, true)]),
-            liveness_probe: Some(Probe {
-                http_get: Some(HTTPGetAction {
-                    path: Some("/healthz".into()),
-                    port: IntOrString::Int(EXPORTER_PORT.into()),
-                    ..HTTPGetAction::default()
-                }),
-                period_seconds: Some(30),
-                ..Probe::default()
-            }),
-            ..Container::default()
-        });
+        containers.push(exporter_container(
+            &node.exporter,
+            ctx,
+            eargs,
+            vec![mount("config", CONFIG_DIR, true)],
+        ));
     }
     let mut spec = PodSpec {
         containers,
@@ -595,8 +562,7 @@ fn pod_template(
     annotations.extend(node.pod.annotations.clone());
     annotations.insert(CONFIG_HASH_ANNOTATION.into(), hash.into());
     if exporter_on {
-        annotations.insert("prometheus.io/scrape".into(), "true".into());
-        annotations.insert("prometheus.io/port".into(), EXPORTER_PORT.to_string());
+        annotations.extend(scrape_annotations());
     }
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
@@ -646,15 +612,6 @@ fn data_claim(node: &NodeSpec, net: Network) -> PersistentVolumeClaim {
             ..PersistentVolumeClaimSpec::default()
         }),
         ..PersistentVolumeClaim::default()
-    }
-}
-
-fn port(name: &str, p: u16) -> ContainerPort {
-    ContainerPort {
-        name: Some(name.into()),
-        container_port: p.into(),
-        protocol: Some("TCP".into()),
-        ..ContainerPort::default()
     }
 }
 
@@ -750,29 +707,4 @@ fn pdb(owner: &Owner) -> PodDisruptionBudget {
         }),
         ..PodDisruptionBudget::default()
     }
-}
-
-/// A PodMonitor selecting the set's pods and scraping the exporter's port.
-fn pod_monitor(owner: &Owner, node: &NodeSpec) -> kube::api::DynamicObject {
-    let pm = &node.exporter.pod_monitor;
-    let mut meta = owner.child_meta(&owner.name, MONEROD_WORKLOAD);
-    if let Some(labels) = meta.labels.as_mut() {
-        for (k, v) in &pm.labels {
-            labels.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-    }
-    let mut endpoint = serde_json::json!({"port": "metrics", "path": "/metrics"});
-    if let Some(interval) = &pm.interval {
-        endpoint["interval"] = serde_json::json!(interval);
-    }
-    let mut obj = kube::api::DynamicObject::new(&owner.name, &super::pod_monitor_resource())
-        .within(&owner.namespace);
-    obj.metadata = meta;
-    obj.data = serde_json::json!({
-        "spec": {
-            "selector": {"matchLabels": owner.selector_labels(MONEROD_WORKLOAD)},
-            "podMetricsEndpoints": [endpoint],
-        }
-    });
-    obj
 }

@@ -1,16 +1,23 @@
 //! Pod pieces shared by the monerod and xmrig workloads: the restricted Pod
-//! Security level, anti-affinity and the user's pod overrides.
+//! Security level, anti-affinity, the user's pod overrides, and the exporter
+//! sidecar with the ways Prometheus finds it.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, EnvVar, EnvVarSource, ObjectFieldSelector, PodAffinityTerm,
-    PodAntiAffinity, PodSecurityContext, PodSpec, ResourceRequirements, SeccompProfile,
-    SecurityContext, VolumeMount, WeightedPodAffinityTerm,
+    Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecurityContext, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use monero_crd::PodOverrides;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use monero_crd::{ExporterSpec, PodMonitorSpec, PodOverrides};
+
+use super::{Context, Owner};
+
+/// Port of the exporter sidecar's /metrics and /ready (no common exporter uses it).
+pub const EXPORTER_PORT: u16 = 18090;
 
 /// The user and group every container runs as (the images' non-root user).
 pub const RUN_AS: i64 = 1000;
@@ -154,4 +161,103 @@ pub fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
         read_only: read_only.then_some(true),
         ..VolumeMount::default()
     }
+}
+
+/// A named TCP container port.
+pub fn port(name: &str, p: u16) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.into()),
+        container_port: p.into(),
+        protocol: Some("TCP".into()),
+        ..ContainerPort::default()
+    }
+}
+
+/// The monero-exporter sidecar with `args`, serving [`EXPORTER_PORT`] on the
+/// pod IP for Prometheus and the operator.
+pub fn exporter_container(
+    spec: &ExporterSpec,
+    ctx: &Context,
+    args: Vec<String>,
+    mounts: Vec<VolumeMount>,
+) -> Container {
+    Container {
+        name: "exporter".into(),
+        image: Some(
+            spec.image
+                .clone()
+                .unwrap_or_else(|| ctx.images.exporter.clone()),
+        ),
+        image_pull_policy: Some("IfNotPresent".into()),
+        args: Some(args),
+        ports: Some(vec![port("metrics", EXPORTER_PORT)]),
+        resources: Some(spec.resources.clone().unwrap_or_else(|| {
+            let mut r = requests("10m", "32Mi");
+            r.limits = Some(BTreeMap::from([(
+                "memory".to_string(),
+                Quantity("64Mi".into()),
+            )]));
+            r
+        })),
+        security_context: Some(container_security()),
+        volume_mounts: Some(mounts),
+        liveness_probe: Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/healthz".into()),
+                port: IntOrString::Int(EXPORTER_PORT.into()),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(30),
+            ..Probe::default()
+        }),
+        ..Container::default()
+    }
+}
+
+/// Readiness from the exporter's `/ready`: the program it watches answers
+/// (and, for monerod, is synchronized unless relaxed).
+pub fn exporter_readiness() -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/ready".into()),
+            port: IntOrString::Int(EXPORTER_PORT.into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(10),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+/// The annotations a plain Prometheus's kubernetes_sd relabelling reads.
+pub fn scrape_annotations() -> [(String, String); 2] {
+    [
+        ("prometheus.io/scrape".into(), "true".into()),
+        ("prometheus.io/port".into(), EXPORTER_PORT.to_string()),
+    ]
+}
+
+/// A PodMonitor selecting the set's `workload` pods and scraping the exporter's port.
+pub fn pod_monitor(owner: &Owner, pm: &PodMonitorSpec, workload: &str) -> kube::api::DynamicObject {
+    let mut meta = owner.child_meta(&owner.name, workload);
+    if let Some(labels) = meta.labels.as_mut() {
+        for (k, v) in &pm.labels {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    let mut endpoint = serde_json::json!({"port": "metrics", "path": "/metrics"});
+    if let Some(interval) = &pm.interval {
+        endpoint["interval"] = serde_json::json!(interval);
+    }
+    let mut obj = kube::api::DynamicObject::new(&owner.name, &super::pod_monitor_resource())
+        .within(&owner.namespace);
+    obj.metadata = meta;
+    obj.data = serde_json::json!({
+        "spec": {
+            "selector": {"matchLabels": owner.selector_labels(workload)},
+            "podMetricsEndpoints": [endpoint],
+        }
+    });
+    obj
 }

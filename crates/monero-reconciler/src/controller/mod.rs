@@ -9,6 +9,7 @@ pub mod leader;
 pub mod metrics;
 pub mod probe;
 pub mod status;
+pub mod xmrig_api;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -221,6 +222,9 @@ impl Managed for MoneroMiningNodeSet {
     fn build(&self, ctx: &build::Context) -> Result<Desired, InvalidSpec> {
         build::mining_set(self, ctx)
     }
+    fn exporter(&self) -> bool {
+        self.spec.exporter.enabled
+    }
 }
 
 fn object_key<K: Managed>(obj: &K) -> String {
@@ -345,6 +349,24 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         }
         None => identities::Identities::default(),
     };
+    // xmrig's API token, made once, before the pods that mount it.
+    if K::KIND == <MoneroMiningNodeSet as Managed>::KIND && obj.exporter() {
+        let owner = Owner::of(K::KIND, obj.meta());
+        if xmrig_api::ensure(client, &owner).await? {
+            publish(
+                state,
+                obj,
+                EventType::Normal,
+                "AccessTokenCreated",
+                "Token",
+                format!(
+                    "made Secret {} with xmrig's HTTP API access token",
+                    build::xmrig_api_secret_name(&owner)
+                ),
+            )
+            .await;
+        }
+    }
     if !ids.created.is_empty() {
         tracing::info!(object = %object_key(obj), created = ?ids.created, "made identities");
         publish(
@@ -455,6 +477,8 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
     let mut observed = Vec::new();
     let mut items: Vec<Pod> = list.items;
     items.sort_by_key(|p| p.name_any());
+    // monerod replicas are always polled; miners only through their exporter.
+    let polled = K::POLLED || obj.exporter();
     let probes = items.iter().map(|p| {
         let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone());
         let target = ip.map(|ip| ProbeTarget {
@@ -462,12 +486,13 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
             rpc_port: desired_rpc_port(&desired),
             exporter: obj.exporter(),
             login: login.clone(),
+            xmrig: !K::POLLED,
         });
         let probe = state.probe.clone();
         async move {
             match target {
-                Some(t) if K::POLLED => Some(probe.observe(t).await),
-                None if K::POLLED => Some(status::Observed {
+                Some(t) if polled => Some(probe.observe(t).await),
+                None if polled => Some(status::Observed {
                     message: Some("pod has no IP yet".into()),
                     ..status::Observed::default()
                 }),
@@ -782,6 +807,7 @@ async fn write_status<K: Managed>(
         pods,
         invalid,
         network: K::KIND == "MoneroNetwork",
+        miners: K::KIND == <MoneroMiningNodeSet as Managed>::KIND,
         addresses: ids.addresses.clone(),
         rpc_onion: ids.rpc_onion.clone(),
         extra,

@@ -1,6 +1,7 @@
 //! Reading each replica: height and sync from monerod's restricted RPC (what
 //! the pod serves to clients), peers and version from the exporter sidecar
-//! (which reads the unrestricted RPC inside the pod).
+//! (which reads the unrestricted RPC inside the pod). A miner is read from its
+//! exporter alone, since xmrig's own API is bound to the pod's loopback.
 
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub struct ProbeTarget {
     pub exporter: bool,
     /// RPC login, when the set requires one.
     pub login: Option<(String, String)>,
+    /// The replica is an xmrig miner: only its exporter is read.
+    pub xmrig: bool,
 }
 
 /// Reads a replica. A trait so the reconcile tests can run without pods.
@@ -50,6 +53,10 @@ impl Probe for RpcProbe {
         let http = self.http.clone();
         Box::pin(async move {
             let mut o = Observed::default();
+            if t.xmrig {
+                read_metrics(&http, &t.ip, &mut o).await;
+                return o;
+            }
             let mut builder =
                 monero_rpc::DaemonClient::builder(format!("http://{}:{}", t.ip, t.rpc_port))
                     .timeout(timeout);
@@ -68,27 +75,71 @@ impl Probe for RpcProbe {
                 Err(e) => o.message = Some(format!("restricted RPC: {e}")),
             }
             if t.exporter {
-                let url = format!("http://{}:{}/metrics", t.ip, crate::build::EXPORTER_PORT);
-                match http.get(&url).send().await {
-                    Ok(r) => match r.text().await {
-                        Ok(text) => read_exporter(&text, &mut o),
-                        Err(e) => {
-                            o.message.get_or_insert(format!("exporter: {e}"));
-                        }
-                    },
-                    Err(e) => {
-                        o.message.get_or_insert(format!("exporter: {e}"));
-                    }
-                }
+                read_metrics(&http, &t.ip, &mut o).await;
             }
             o
         })
     }
 }
 
-/// Peers and version from the exporter's exposition text.
+/// Reads the exporter sidecar's `/metrics` into `o`.
+async fn read_metrics(http: &reqwest::Client, ip: &str, o: &mut Observed) {
+    let url = format!("http://{ip}:{}/metrics", crate::build::EXPORTER_PORT);
+    match http.get(&url).send().await {
+        Ok(r) => match r.text().await {
+            Ok(text) => read_exporter(&text, o),
+            Err(e) => {
+                o.message.get_or_insert(format!("exporter: {e}"));
+            }
+        },
+        Err(e) => {
+            o.message.get_or_insert(format!("exporter: {e}"));
+        }
+    }
+}
+
+/// The value of a sample line whose series is exactly `series`.
+fn sample(line: &str, series: &str) -> Option<f64> {
+    line.strip_prefix(series)?
+        .strip_prefix(' ')?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Peers and version (monerod), or hashrate, shares and version (xmrig), from
+/// the exporter's exposition text.
 pub fn read_exporter(text: &str, o: &mut Observed) {
+    let mut hashrate_10s = None;
     for line in text.lines() {
+        if let Some(v) = sample(line, "xmrig_hashrate_hashes_per_second{window=\"60s\"}") {
+            o.hashrate = Some(v);
+            continue;
+        }
+        if let Some(v) = sample(line, "xmrig_hashrate_hashes_per_second{window=\"10s\"}") {
+            hashrate_10s = Some(v);
+            continue;
+        }
+        if let Some(v) = sample(line, "xmrig_shares_accepted_total") {
+            o.shares_accepted = Some(v as u64);
+            continue;
+        }
+        if let Some(v) = sample(line, "xmrig_shares_rejected_total") {
+            o.shares_rejected = Some(v as u64);
+            continue;
+        }
+        if sample(line, "xmrig_up") == Some(0.0) {
+            o.message = Some("xmrig's HTTP API does not answer its exporter".into());
+            continue;
+        }
+        if line.starts_with("xmrig_info{")
+            && let Some(rest) = line.split("version=\"").nth(1)
+            && let Some(v) = rest.split('"').next()
+            && v != "unknown"
+        {
+            o.version = Some(v.to_string());
+            continue;
+        }
         if let Some(v) = line.strip_prefix("monero_connections{direction=\"in\"} ") {
             o.incoming = v.trim().parse::<f64>().ok().map(|f| f as u64);
         } else if let Some(v) = line.strip_prefix("monero_connections{direction=\"out\"} ") {
@@ -100,6 +151,9 @@ pub fn read_exporter(text: &str, o: &mut Observed) {
         {
             o.version = Some(v.to_string());
         }
+    }
+    if o.hashrate.is_none() {
+        o.hashrate = hashrate_10s;
     }
 }
 
@@ -120,5 +174,32 @@ mod tests {
             &mut o,
         );
         assert_eq!(o.version, None);
+    }
+
+    #[test]
+    fn a_miners_hashrate_prefers_the_minute_average_and_shares_are_read() {
+        let text = "xmrig_up 1\nxmrig_info{algo=\"rx/0\",pool=\"p:1\",version=\"6.22.2\"} 1\nxmrig_hashrate_hashes_per_second{window=\"10s\"} 120\nxmrig_hashrate_hashes_per_second{window=\"60s\"} 99.5\nxmrig_shares_accepted_total 4\nxmrig_shares_rejected_total 1\n";
+        let mut o = Observed::default();
+        read_exporter(text, &mut o);
+        assert_eq!(o.hashrate, Some(99.5));
+        assert_eq!((o.shares_accepted, o.shares_rejected), (Some(4), Some(1)));
+        assert_eq!(o.version.as_deref(), Some("6.22.2"));
+        assert_eq!(o.message, None);
+
+        let mut o = Observed::default();
+        read_exporter(
+            "xmrig_up 1\nxmrig_hashrate_hashes_per_second{window=\"10s\"} 120\n",
+            &mut o,
+        );
+        assert_eq!(
+            o.hashrate,
+            Some(120.0),
+            "the 10 s average until the minute fills"
+        );
+
+        let mut o = Observed::default();
+        read_exporter("xmrig_up 0\n", &mut o);
+        assert_eq!(o.hashrate, None);
+        assert!(o.message.unwrap().contains("xmrig"));
     }
 }

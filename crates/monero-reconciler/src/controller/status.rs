@@ -21,8 +21,14 @@ pub struct Observed {
     pub incoming: Option<u64>,
     /// Outbound peers (from the exporter).
     pub outgoing: Option<u64>,
-    /// monerod version (from the exporter).
+    /// monerod's or xmrig's version (from the exporter).
     pub version: Option<String>,
+    /// Miners: hashes per second (from the exporter).
+    pub hashrate: Option<f64>,
+    /// Miners: accepted shares (from the exporter).
+    pub shares_accepted: Option<u64>,
+    /// Miners: rejected shares (from the exporter).
+    pub shares_rejected: Option<u64>,
     /// Why something could not be read.
     pub message: Option<String>,
 }
@@ -77,6 +83,8 @@ pub struct StatusInput<'a> {
     pub invalid: Option<String>,
     /// Whether the nodes are expected to connect to each other (a network).
     pub network: bool,
+    /// Whether the replicas are xmrig miners: no chain, no sync; a hashrate.
+    pub miners: bool,
     /// Onion and I2P addresses by pod name.
     pub addresses: BTreeMap<String, (Option<String>, Option<String>)>,
     /// The set-wide RPC onion address.
@@ -92,7 +100,8 @@ pub struct StatusInput<'a> {
 pub fn compute(input: StatusInput<'_>) -> SetStatus {
     let replicas = input.pods.len() as i32;
     let ready = input.pods.iter().filter(|(_, r, _)| *r).count() as i32;
-    let polled = input.pods.iter().any(|(_, _, o)| o.is_some());
+    // Height and sync belong to monerod; a miner's observations are its hashrate.
+    let polled = !input.miners && input.pods.iter().any(|(_, _, o)| o.is_some());
     // Every pod, and every replica with an identity but no pod yet (its
     // addresses are known before it runs), in replica order.
     let mut rows: Vec<(String, bool, Option<Observed>)> = input.pods.clone();
@@ -118,6 +127,9 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
                 incoming_connections: o.incoming,
                 outgoing_connections: o.outgoing,
                 version: o.version,
+                hashrate: o.hashrate.map(|h| h.round() as u64),
+                shares_accepted: o.shares_accepted,
+                shares_rejected: o.shares_rejected,
                 message: o.message,
             }
         })
@@ -127,6 +139,8 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         .filter(|n| n.synchronized == Some(true))
         .count();
     let height = nodes.iter().filter_map(|n| n.height).max();
+    let hashrates: Vec<u64> = nodes.iter().filter_map(|n| n.hashrate).collect();
+    let hashrate = (input.miners && !hashrates.is_empty()).then(|| hashrates.iter().sum());
 
     let old: BTreeMap<&str, &Condition> = input
         .previous
@@ -233,6 +247,7 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         height: if polled { height } else { None },
         rpc_onion_address: input.rpc_onion,
         synchronized: polled.then(|| format!("{synced}/{}", nodes.len())),
+        hashrate,
         conditions,
         nodes,
     }
@@ -255,6 +270,7 @@ mod tests {
             pods,
             invalid: None,
             network: true,
+            miners: false,
             addresses: BTreeMap::new(),
             rpc_onion: None,
             extra: vec![],
@@ -270,7 +286,7 @@ mod tests {
             incoming: Some(0),
             outgoing: Some(peers),
             version: Some("0.18.0.0-release".into()),
-            message: None,
+            ..Observed::default()
         })
     }
 
@@ -388,9 +404,42 @@ mod tests {
             1,
         );
         i.network = false;
+        i.miners = true;
         let s = compute(i);
         assert_eq!(s.height, None);
         assert_eq!(s.synchronized, None);
+        assert_eq!(s.hashrate, None);
         assert_eq!(cond(&s, "Ready").status, "True");
+    }
+
+    #[test]
+    fn miners_hashrates_add_up_and_each_replica_shows_its_shares() {
+        let miner = |h: Option<f64>, good: u64| {
+            Some(Observed {
+                hashrate: h,
+                shares_accepted: Some(good),
+                shares_rejected: Some(0),
+                version: Some("6.22.2".into()),
+                ..Observed::default()
+            })
+        };
+        let mut i = input(
+            vec![
+                ("m-0".into(), true, miner(Some(100.4), 3)),
+                ("m-1".into(), true, miner(Some(50.0), 1)),
+                ("m-2".into(), false, miner(None, 0)),
+            ],
+            None,
+            1,
+        );
+        i.network = false;
+        i.miners = true;
+        let s = compute(i);
+        assert_eq!(s.hashrate, Some(150));
+        assert_eq!(s.nodes[0].hashrate, Some(100));
+        assert_eq!(s.nodes[0].shares_accepted, Some(3));
+        assert_eq!(s.nodes[2].hashrate, None);
+        assert!(s.conditions.iter().all(|c| c.type_ != "Synced"));
+        assert_eq!(s.synchronized, None);
     }
 }

@@ -329,6 +329,15 @@ pub struct FixedProbe;
 impl Probe for FixedProbe {
     fn observe(&self, t: ProbeTarget) -> BoxFuture<'static, Observed> {
         Box::pin(async move {
+            if t.xmrig {
+                return Observed {
+                    hashrate: Some(250.4),
+                    shares_accepted: Some(3),
+                    shares_rejected: Some(1),
+                    version: Some(format!("6.22.2@{}", t.ip)),
+                    ..Observed::default()
+                };
+            }
             Observed {
                 height: Some(42),
                 target_height: Some(42),
@@ -336,7 +345,7 @@ impl Probe for FixedProbe {
                 incoming: Some(1),
                 outgoing: Some(1),
                 version: Some(format!("0.18.0.0-release@{}:{}", t.ip, t.rpc_port)),
-                message: None,
+                ..Observed::default()
             }
         })
     }

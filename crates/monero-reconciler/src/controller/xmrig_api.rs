@@ -1,0 +1,63 @@
+//! The access token of a mining set's xmrig HTTP API: made once, at random,
+//! into `<name>-xmrig-api`, and never rewritten while it exists.
+//!
+//! It is not one of the builder's children because a pure builder cannot make
+//! a random token, and applying it each reconcile would replace the token the
+//! running pods hold. Its owner reference collects it with the set.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+
+use crate::build::{Owner, xmrig_api_secret, xmrig_api_secret_name};
+use crate::error::Error;
+
+/// A new token: 32 random bytes, hex.
+pub fn new_token() -> Result<String, Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Serialize {
+        what: "a new xmrig API token".into(),
+        message: e.to_string(),
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Creates the set's API Secret when it does not exist. Returns whether it did.
+pub async fn ensure(client: &kube::Client, owner: &Owner) -> Result<bool, Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), &owner.namespace);
+    let name = xmrig_api_secret_name(owner);
+    let where_ = format!("Secret {}/{name}", owner.namespace);
+    if api
+        .get_opt(&name)
+        .await
+        .map_err(|e| Error::kube(format!("reading {where_}"), e))?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    // Create, never apply: a concurrent reconcile that made it first wins,
+    // and its token is the one every pod reads.
+    match api
+        .create(
+            &PostParams::default(),
+            &xmrig_api_secret(owner, &new_token()?),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+        Err(e) => Err(Error::kube(format!("creating {where_}"), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_64_hex_digits_and_differ() {
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert_eq!(a.len(), 64);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}
