@@ -6,9 +6,10 @@
 #   1. make deploy (kubectl apply -k config/default) and waits for the operator;
 #   2. every sample in config/samples passes the API server's validation (server-side
 #      dry run: the CRD schemas and CEL rules, for real);
-#   3. applies e2e/manifests/e2e.yaml (a 2-replica regtest MoneroNodeSet and a 3-node
-#      MoneroNetwork) and waits for Ready; checks status (replicas, heights, Synced,
-#      Connected) and the exporter's metrics through the API server's pod proxy;
+#   3. applies e2e/manifests/e2e.yaml (a 2-replica regtest MoneroNodeSet, a 3-node
+#      MoneroNetwork, and a miner solo-mining into a third, offline node) and waits for
+#      Ready; checks status (replicas, heights, Synced, Connected, the miner's hashrate
+#      and accepted shares) and the exporter's metrics through the API server's pod proxy;
 #   4. mines blocks on the network (port-forward to monerod's unrestricted RPC) and sees
 #      every node reach the new height;
 #   5. scales the MoneroNodeSet to 3 and back to 2 through the scale subresource;
@@ -82,7 +83,7 @@ pf_pid=
 cleanup() {
   [ -n "$pf_pid" ] && kill "$pf_pid" 2>/dev/null
   if [ "${E2E_KEEP:-}" != 1 ]; then
-    kn delete moneronodesets,moneronetworks --all --wait=false >/dev/null 2>&1
+    kn delete moneronodesets,moneronetworks,monerominingnodesets --all --wait=false >/dev/null 2>&1
     kn delete pvc --all --wait=false >/dev/null 2>&1
     k delete namespace "$NS" --wait=false >/dev/null 2>&1
   fi
@@ -106,6 +107,12 @@ check "MoneroNetwork e2e-net becomes Ready" kn wait moneronetwork/e2e-net --for=
 check "status: 2 ready replicas with heights" until_true 120 bash -c "[ \"\$($KUBECTL -n $NS get moneronodeset/e2e-nodes -o jsonpath='{.status.readyReplicas}')\" = 2 ] && [ \"\$($KUBECTL -n $NS get moneronodeset/e2e-nodes -o jsonpath='{.status.nodes[*].height}' | wc -w)\" = 2 ]"
 check "the network's nodes are Connected" kn wait moneronetwork/e2e-net --for=condition=Connected --timeout="${TIMEOUT}s"
 check "the exporter reports monero_up 1 (pod proxy)" bash -c "$KUBECTL get --raw /api/v1/namespaces/$NS/pods/e2e-nodes-0:18090/proxy/metrics | grep -qx 'monero_up 1'"
+
+check "the miner's status shows a hashrate and an accepted block" until_true "$TIMEOUT" bash -c "
+  [ \"\$($KUBECTL -n $NS get monerominingnodeset/e2e-miners -o jsonpath='{.status.hashrate}')\" -gt 0 ] &&
+  [ \"\$($KUBECTL -n $NS get monerominingnodeset/e2e-miners -o jsonpath='{.status.nodes[0].sharesAccepted}')\" -ge 1 ]"
+check "the miner's exporter reports xmrig_up 1 (pod proxy)" bash -c "$KUBECTL get --raw /api/v1/namespaces/$NS/pods/e2e-miners-0:18090/proxy/metrics | grep -qx 'xmrig_up 1'"
+kn delete monerominingnodeset/e2e-miners moneronodeset/e2e-solo --wait=false >/dev/null
 
 # 4. blocks mined on one node reach all
 kn port-forward pod/e2e-net-0 28081:18081 >/dev/null 2>&1 &
@@ -142,7 +149,7 @@ check "the chain survived the rollout (height still >= ${mined:-11})" until_true
 # 7. delete: children collected, PVCs retained (retention Retain by default)
 kn delete moneronodeset/e2e-nodes moneronetwork/e2e-net --wait=true --timeout="${TIMEOUT}s" >/dev/null
 check "children collected (StatefulSets, Services)" until_true "$TIMEOUT" bash -c "[ -z \"\$($KUBECTL -n $NS get statefulsets,services -l app.kubernetes.io/managed-by=monero-operator -o name)\" ]"
-check "PVCs retained (2 + 3)" bash -c "[ \"\$($KUBECTL -n $NS get pvc -o name | wc -l)\" -ge 5 ]"
+check "PVCs retained (2 + 3, and the solo node's)" bash -c "[ \"\$($KUBECTL -n $NS get pvc -o name | wc -l)\" -ge 5 ]"
 
 echo "e2e: $passed passed, $failed failed, $((CHECKS - passed - failed)) skipped"
 [ "$failed" -eq 0 ]
