@@ -149,7 +149,7 @@ check "the chain survived the rollout (height still >= ${mined:-11})" until_true
 # 7. delete: children collected, PVCs retained (retention Retain by default)
 kn delete moneronodeset/e2e-nodes moneronetwork/e2e-net --wait=true --timeout="${TIMEOUT}s" >/dev/null
 check "children collected (StatefulSets, Services)" until_true "$TIMEOUT" bash -c "[ -z \"\$($KUBECTL -n $NS get statefulsets,services -l app.kubernetes.io/managed-by=monero-operator -o name)\" ]"
-check "PVCs retained (2 + 3, and the solo node's)" bash -c "[ \"\$($KUBECTL -n $NS get pvc -o name | wc -l)\" -ge 5 ]"
+check "PVCs retained (2 + 3, and the solo node's)" bash -c "[ \"\$($KUBECTL -n $NS get pvc -o name | wc -l)\" -ge 6 ]"
 
 echo "e2e: $passed passed, $failed failed, $((CHECKS - passed - failed)) skipped"
 [ "$failed" -eq 0 ]

@@ -181,10 +181,7 @@ impl Exporter {
         );
         let mut all = families.into_vec();
         all.extend(self.inner.own.gather());
-        let mut out = Vec::new();
-        // Encoding into a Vec cannot fail for well-formed families.
-        let _ = TextEncoder::new().encode(&all, &mut out);
-        String::from_utf8(out).unwrap_or_default()
+        encode(&all)
     }
 
     /// Whether a readiness probe should pass: monerod answers and, unless relaxed, is
@@ -221,6 +218,14 @@ async fn metrics(State(exporter): State<Exporter>) -> Response {
 
 async fn ready(State(exporter): State<Exporter>) -> Response {
     ready_response(exporter.ready().await)
+}
+
+/// Families in the Prometheus text format.
+pub(crate) fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
+    let mut out = Vec::new();
+    // Encoding into a Vec cannot fail for well-formed families.
+    let _ = TextEncoder::new().encode(families, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// An exposition as `/metrics` serves it.

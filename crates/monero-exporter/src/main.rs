@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
-use monero_exporter::xmrig::{XmrigClient, XmrigExporter};
+use monero_exporter::xmrig::{self, XmrigClient, XmrigExporter};
 use monero_exporter::{Exporter, Options};
 use monero_rpc::DaemonClient;
 
@@ -110,24 +110,6 @@ fn read_login(path: &Path) -> Result<(String, String)> {
     Ok((user.to_owned(), pass.to_owned()))
 }
 
-/// Reads the access token from the first line of `path`, naming the file on any problem.
-fn read_token(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "cannot read the xmrig access token file {} (--xmrig-access-token-file)",
-            path.display()
-        )
-    })?;
-    let token = text.lines().next().unwrap_or_default().trim();
-    if token.is_empty() {
-        bail!(
-            "xmrig access token file {} (--xmrig-access-token-file) is empty",
-            path.display()
-        );
-    }
-    Ok(token.to_owned())
-}
-
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -166,13 +148,13 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(args.log_format);
     if let Some(address) = &args.xmrig_address {
-        let token = args
-            .xmrig_access_token_file
-            .as_deref()
-            .map(read_token)
-            .transpose()?;
-        let client = XmrigClient::new(address, token, args.timeout)
+        let mut client = XmrigClient::new(address, args.timeout)
             .with_context(|| format!("--xmrig-address {address:?}"))?;
+        if let Some(path) = &args.xmrig_access_token_file {
+            // Read now to fail fast on a bad file; read again at every scrape.
+            xmrig::read_token(path).context("--xmrig-access-token-file")?;
+            client = client.token_file(path);
+        }
         let what = format!("xmrig at {}", client.authority());
         return serve(args.listen, XmrigExporter::new(client).router(), &what).await;
     }

@@ -18,7 +18,6 @@ use axum::routing::get;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use prometheus::{Encoder, TextEncoder};
 use serde::Deserialize;
 
 use crate::render::Families;
@@ -47,6 +46,19 @@ pub enum XmrigError {
     /// No answer within the deadline.
     #[error("xmrig did not answer within {0:?}")]
     Timeout(Duration),
+    /// The access token file cannot be used.
+    #[error("xmrig access token file {path}: {why}")]
+    Token { path: String, why: String },
+}
+
+/// Where the access token comes from.
+#[derive(Clone)]
+enum Token {
+    None,
+    Value(String),
+    /// Read at every request, so a replaced Secret (which the kubelet updates
+    /// in the mounted file) is picked up without a restart.
+    File(std::path::PathBuf),
 }
 
 /// A client of one xmrig's HTTP API.
@@ -54,29 +66,29 @@ pub enum XmrigError {
 pub struct XmrigClient {
     /// `host:port` to connect to.
     authority: String,
-    token: Option<String>,
+    token: Token,
     timeout: Duration,
 }
 
 impl std::fmt::Debug for XmrigClient {
     // The token stays out of logs and panics.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = match &self.token {
+            Token::None => "none".to_owned(),
+            Token::Value(_) => "<hidden>".to_owned(),
+            Token::File(p) => format!("from {}", p.display()),
+        };
         f.debug_struct("XmrigClient")
             .field("authority", &self.authority)
-            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("token", &token)
             .field("timeout", &self.timeout)
             .finish()
     }
 }
 
 impl XmrigClient {
-    /// `address` is `http://host:port` (xmrig serves its API over plain HTTP);
-    /// `token` is the API's access token, sent as a Bearer token.
-    pub fn new(
-        address: &str,
-        token: Option<String>,
-        timeout: Duration,
-    ) -> Result<XmrigClient, XmrigError> {
+    /// `address` is `http://host:port` (xmrig serves its API over plain HTTP).
+    pub fn new(address: &str, timeout: Duration) -> Result<XmrigClient, XmrigError> {
         let bad = |why: &str| XmrigError::Address {
             address: address.to_owned(),
             why: why.to_owned(),
@@ -92,9 +104,21 @@ impl XmrigClient {
         }
         Ok(XmrigClient {
             authority: format!("{host}:{port}"),
-            token: token.filter(|t| !t.is_empty()),
+            token: Token::None,
             timeout,
         })
+    }
+
+    /// Sends `token` (xmrig's `http.access-token`) as a Bearer token.
+    pub fn token(mut self, token: impl Into<String>) -> XmrigClient {
+        self.token = Token::Value(token.into());
+        self
+    }
+
+    /// Sends the first line of `path` as a Bearer token, read at every request.
+    pub fn token_file(mut self, path: impl Into<std::path::PathBuf>) -> XmrigClient {
+        self.token = Token::File(path.into());
+        self
     }
 
     /// `host:port` this client reads.
@@ -128,8 +152,13 @@ impl XmrigClient {
         tokio::spawn(async move {
             let _ = conn.await;
         });
+        let token = match &self.token {
+            Token::None => None,
+            Token::Value(t) => Some(t.clone()),
+            Token::File(p) => Some(read_token(p)?),
+        };
         let mut req = http::Request::get(path).header(header::HOST, self.authority.as_str());
-        if let Some(t) = &self.token {
+        if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
         let req = req.body(Empty::<Bytes>::new()).map_err(|e| transport(&e))?;
@@ -149,6 +178,20 @@ impl XmrigClient {
             }),
         }
     }
+}
+
+/// The first line of a token file, which must not be empty.
+pub fn read_token(path: &std::path::Path) -> Result<String, XmrigError> {
+    let fail = |why: String| XmrigError::Token {
+        path: path.display().to_string(),
+        why,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(fail("it is empty".into()));
+    }
+    Ok(token.to_owned())
 }
 
 /// The parts of xmrig's `/2/summary` that become metrics. Every field is
@@ -359,7 +402,7 @@ impl XmrigExporter {
         render(summary.as_ref().ok(), &mut families);
         families.gauge(
             "monero_exporter_scrape_duration_seconds",
-            "Time this scrape took to collect from its target.",
+            "Time this scrape took to collect from xmrig.",
             &[],
             start.elapsed().as_secs_f64(),
         );
@@ -369,10 +412,7 @@ impl XmrigExporter {
             &[("version", env!("CARGO_PKG_VERSION"))],
             1.0,
         );
-        let mut out = Vec::new();
-        // Encoding into a Vec cannot fail for well-formed families.
-        let _ = TextEncoder::new().encode(&families.into_vec(), &mut out);
-        String::from_utf8(out).unwrap_or_default()
+        crate::encode(&families.into_vec())
     }
 
     /// `/metrics`, `/healthz`, `/ready` (xmrig's API answers) and an index page.
@@ -411,6 +451,7 @@ async fn index(State(e): State<XmrigExporter>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prometheus::{Encoder, TextEncoder};
 
     fn text(s: Option<&Summary>) -> String {
         let mut f = Families::default();
@@ -481,25 +522,22 @@ mod tests {
     #[test]
     fn addresses_are_checked() {
         let t = Duration::from_secs(1);
-        assert!(XmrigClient::new("http://127.0.0.1:18092", None, t).is_ok());
+        assert!(XmrigClient::new("http://127.0.0.1:18092", t).is_ok());
         for bad in [
             "https://127.0.0.1:1",
             "127.0.0.1:18092",
             "http://127.0.0.1:1/2/summary",
         ] {
-            let e = XmrigClient::new(bad, None, t).unwrap_err().to_string();
+            let e = XmrigClient::new(bad, t).unwrap_err().to_string();
             assert!(e.contains(bad), "{e}");
         }
     }
 
     #[test]
     fn the_token_never_shows_in_debug_output() {
-        let c = XmrigClient::new(
-            "http://127.0.0.1:1",
-            Some("s3cret".into()),
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let c = XmrigClient::new("http://127.0.0.1:1", Duration::from_secs(1))
+            .unwrap()
+            .token("s3cret");
         assert!(!format!("{c:?}").contains("s3cret"));
     }
 }

@@ -135,6 +135,31 @@ fn the_token_comes_from_its_file_and_is_sent_as_xmrig_wants_it() {
 }
 
 #[test]
+fn a_replaced_token_file_is_read_at_the_next_scrape() {
+    let tmp = TempDir::new("xmrig-rotate").unwrap();
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, "old\n").unwrap();
+    let api = xmrig_like_api("new", SUMMARY, 2);
+    let (port, _p) = start(
+        &[
+            "--xmrig-address",
+            &format!("http://127.0.0.1:{api}"),
+            "--xmrig-access-token-file",
+            token_file.to_str().unwrap(),
+        ],
+        &tmp,
+    );
+    let (_, body) = http_get(port, "/metrics").unwrap();
+    assert_eq!(metric_value(&body, "xmrig_up"), Some(0.0), "{body}");
+    // As the kubelet does for a mounted Secret: a new file put in place.
+    let next = tmp.path().join("token.new");
+    std::fs::write(&next, "new\n").unwrap();
+    std::fs::rename(&next, &token_file).unwrap();
+    let (_, body) = http_get(port, "/metrics").unwrap();
+    assert_eq!(metric_value(&body, "xmrig_up"), Some(1.0), "{body}");
+}
+
+#[test]
 fn bad_xmrig_flags_name_the_flag() {
     let tmp = TempDir::new("xmrig-flags").unwrap();
     let fails = |args: &[&str]| {

@@ -36,7 +36,7 @@ pub enum RenderError {
     #[error("writing YAML: {0}")]
     Output(String),
     /// A new Tor or I2P identity, or an access token, could not be made.
-    #[error("making an identity for {source_name}: {message}")]
+    #[error("making keys for {source_name}: {message}")]
     Keygen {
         /// `Kind/namespace/name` of the custom resource.
         source_name: String,

@@ -669,9 +669,9 @@ fn miners_resolve_id_per_replica_and_keep_secrets_out_of_the_pod() {
         a,
         vec![
             "--no-color",
-            "-c/etc/xmrig-api/http.json",
             "--config=/etc/xmrig/config-$(id).json",
-            "--print-time=60"
+            "--print-time=60",
+            "-c/etc/xmrig-api/http.json"
         ]
     );
     let env = &container(&d, "xmrig").env.as_ref().unwrap()[0];
@@ -737,12 +737,12 @@ fn the_proposals_miners_need_no_config_file() {
         args(&d, "xmrig"),
         vec![
             "--no-color",
-            "-c/etc/xmrig-api/http.json",
             "-o",
             "cryptonote.social:5556",
             "-u",
             "891B.node-$(id)",
-            "--tls"
+            "--tls",
+            "-c/etc/xmrig-api/http.json"
         ]
     );
     assert!(!d.children.iter().any(|c| matches!(c, Child::Secret(_))));
@@ -831,12 +831,24 @@ fn the_xmrig_api_secret_binds_the_api_to_loopback_read_only() {
     let http: Value = serde_json::from_slice(&data["http.json"].0).unwrap();
     assert_eq!(
         http,
-        json!({"http": {"enabled": true, "host": "127.0.0.1", "port": 18092, "access-token": "abc123", "restricted": true}})
+        json!({"autosave": false, "http": {"enabled": true, "host": "127.0.0.1", "port": 18092, "access-token": "abc123", "restricted": true}})
     );
     // Not the children's labels, so pruning never selects it.
     let labels = s.metadata.labels.unwrap();
     assert!(!labels.contains_key("app.kubernetes.io/managed-by"));
     assert_eq!(labels["utxo.com.br/xmrig-api-of"], "miners");
+}
+
+#[test]
+fn a_users_http_flag_is_refused_while_the_operator_runs_the_api() {
+    let m = miners(json!({"xmrig": {"args": ["-o", "pool:1", "--http-port=8080"]}}));
+    let err = mining_set(&m, &ctx()).unwrap_err();
+    assert_eq!(err.field, "spec.xmrig.args");
+    assert!(err.message.contains("--http-port=8080"), "{err}");
+    // Without the exporter the API is the user's to configure.
+    let m =
+        miners(json!({"xmrig": {"args": ["--http-port=8080"]}, "exporter": {"enabled": false}}));
+    assert!(mining_set(&m, &ctx()).is_ok());
 }
 
 #[test]

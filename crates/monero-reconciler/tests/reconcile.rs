@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::fakeapi::{FakeApi, FixedProbe};
+use common::fakeapi::{FakeApi, FixedProbe, MovingProbe};
 use monero_crd::{MoneroMiningNodeSet, MoneroNetwork, MoneroNodeSet};
 use monero_reconciler::Error;
 use monero_reconciler::controller::{
@@ -599,6 +599,87 @@ async fn the_xmrig_api_token_is_made_once_and_never_rewritten() {
     );
 }
 
+/// A status write triggers the next reconcile (the controller watches the
+/// object, status included). With values that move at every poll, that
+/// reconcile must reuse what the last poll found, or write, trigger and poll
+/// would chase each other for ever.
+#[tokio::test]
+async fn a_status_write_does_not_start_a_poll_and_write_loop() {
+    let (client, api) = FakeApi::start();
+    let probe = Arc::new(MovingProbe::default());
+    let st = State::new(
+        client,
+        Config::default(),
+        Metrics::new().unwrap(),
+        probe.clone(),
+        "test-0".into(),
+    );
+    let m = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": {"name": "rig"},
+                   "spec": {"replicas": 2, "xmrig": {"args": ["-o", "pool:1"]}}});
+    create(&api, "monerominingnodesets", m);
+    add_pod(&api, "rig-0", "rig", "xmrig", true);
+    add_pod(&api, "rig-1", "rig", "xmrig", true);
+    let run = || {
+        reconcile(
+            latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "rig"),
+            st.clone(),
+        )
+    };
+    run().await.unwrap();
+    let status =
+        |api: &FakeApi| api.get(&cr_path("monerominingnodesets", "rig")).unwrap()["status"].clone();
+    assert_eq!(
+        status(&api)["hashrate"],
+        201,
+        "100 + 101 from the first poll"
+    );
+    assert_eq!(probe.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // The reconcile the status write triggers: nothing polled, nothing written.
+    api.clear_seen();
+    run().await.unwrap();
+    assert_eq!(probe.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(write_paths(&api).is_empty(), "{:?}", write_paths(&api));
+    assert_eq!(status(&api)["hashrate"], 201);
+}
+
+#[tokio::test]
+async fn without_the_reuse_window_every_reconcile_polls_and_writes() {
+    let (client, api) = FakeApi::start();
+    let probe = Arc::new(MovingProbe::default());
+    let config = Config {
+        status_interval: Duration::ZERO,
+        ..Config::default()
+    };
+    let st = State::new(
+        client,
+        config,
+        Metrics::new().unwrap(),
+        probe.clone(),
+        "test-0".into(),
+    );
+    let m = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": {"name": "rig"},
+                   "spec": {"replicas": 1, "xmrig": {"args": ["-o", "pool:1"]}}});
+    create(&api, "monerominingnodesets", m);
+    add_pod(&api, "rig-0", "rig", "xmrig", true);
+    let run = || {
+        reconcile(
+            latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "rig"),
+            st.clone(),
+        )
+    };
+    run().await.unwrap();
+    api.clear_seen();
+    run().await.unwrap();
+    assert_eq!(probe.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(
+        write_paths(&api)
+            .iter()
+            .any(|w| w.ends_with("/monerominingnodesets/rig/status")),
+        "{:?}",
+        write_paths(&api)
+    );
+}
+
 #[tokio::test]
 async fn a_secret_already_named_like_the_api_secret_is_used_not_replaced() {
     let (client, api) = FakeApi::start();
@@ -618,6 +699,43 @@ async fn a_secret_already_named_like_the_api_secret_is_used_not_replaced() {
     .await
     .unwrap();
     assert_eq!(secret_file(&api, "rig-xmrig-api", "token"), "mine");
+}
+
+#[tokio::test]
+async fn an_api_secret_without_its_keys_is_refused_naming_it_and_left_alone() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    api.put(
+        &format!("/api/v1/namespaces/{NS}/secrets/rig-xmrig-api"),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rig-xmrig-api", "namespace": NS},
+               "data": {"token": "bWluZQ=="}}),
+    );
+    let m = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": {"name": "rig"},
+                   "spec": {"xmrig": {"args": ["-o", "pool:1"]}}});
+    create(&api, "monerominingnodesets", m);
+    reconcile(
+        latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "rig"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    let status = api.get(&cr_path("monerominingnodesets", "rig")).unwrap()["status"].clone();
+    let ready = condition(&status, "Ready");
+    assert_eq!(ready["reason"], "InvalidSpec");
+    let msg = ready["message"].as_str().unwrap();
+    assert!(
+        msg.contains("rig-xmrig-api") && msg.contains("http.json") && msg.contains("spec.exporter"),
+        "{msg}"
+    );
+    assert!(
+        !write_paths(&api)
+            .iter()
+            .any(|w| w.contains("secrets/rig-xmrig-api"))
+    );
+    assert!(
+        !write_paths(&api).iter().any(|w| w.contains("statefulsets")),
+        "no pods that could not start"
+    );
 }
 
 /// A file of a Secret in the store, decoded as the API's base64 `data` is.

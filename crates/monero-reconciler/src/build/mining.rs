@@ -11,10 +11,12 @@
 //! token, and the exporter sidecar reads it from there: hashrate and shares
 //! become metrics on the pod IP, which Prometheus scrapes and the operator
 //! reads for the status. The token lives in `<name>-xmrig-api`, which the
-//! controller makes once ([`xmrig_api_secret`]); xmrig reads it as a second
-//! config file holding only its `http` section, which xmrig merges with the
-//! typed config (a later file wins per top-level key, so the user's own
-//! `--config` still replaces the typed one and leaves the API in place).
+//! controller makes once ([`xmrig_api_secret`]). xmrig reads that Secret's
+//! `http.json` as its last config file (`-c`, after the user's flags): xmrig
+//! merges its config files and flags with the last one winning per top-level
+//! key, so the typed config and a user's own `--config` keep everything but
+//! the `http` section, which the operator owns. A user `--http-*` flag would
+//! half-merge with it, so it is refused.
 
 use std::collections::BTreeMap;
 
@@ -47,8 +49,10 @@ pub const XMRIG_API_PORT: u16 = 18092;
 /// Where the API Secret is mounted, in xmrig (its `http.json`) and in the
 /// exporter (its `token`).
 const API_DIR: &str = "/etc/xmrig-api";
-const API_CONFIG_KEY: &str = "http.json";
-const API_TOKEN_KEY: &str = "token";
+/// The API Secret's key holding xmrig's `http` config section.
+pub const XMRIG_API_CONFIG_KEY: &str = "http.json";
+/// The API Secret's key holding the bare token, for the exporter.
+pub const XMRIG_API_TOKEN_KEY: &str = "token";
 /// Label on the API Secret. Not the children's labels: the builder does not
 /// return that Secret (its token is made once, at random), so pruning must
 /// never select it; its owner reference collects it with the set.
@@ -63,7 +67,9 @@ pub fn xmrig_api_secret_name(owner: &Owner) -> String {
 /// exporter and `http.json`, the `http` section of xmrig's config with that
 /// token, restricted (read-only) and bound to the pod's loopback.
 pub fn xmrig_api_secret(owner: &Owner, token: &str) -> Secret {
-    let http = json!({"http": {
+    // autosave off: xmrig would otherwise write back into the last config
+    // file it read, this read-only one, when it has only flags besides.
+    let http = json!({"autosave": false, "http": {
         "enabled": true,
         "host": "127.0.0.1",
         "port": XMRIG_API_PORT,
@@ -86,11 +92,11 @@ pub fn xmrig_api_secret(owner: &Owner, token: &str) -> Secret {
         },
         data: Some(BTreeMap::from([
             (
-                API_TOKEN_KEY.to_string(),
+                XMRIG_API_TOKEN_KEY.to_string(),
                 ByteString(token.as_bytes().to_vec()),
             ),
             (
-                API_CONFIG_KEY.to_string(),
+                XMRIG_API_CONFIG_KEY.to_string(),
                 ByteString(http.to_string().into_bytes()),
             ),
         ])),
@@ -134,10 +140,14 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
 
     let exporter_on = spec.exporter.enabled;
     let mut defaults: Vec<String> = vec!["--no-color".into()];
-    if exporter_on {
-        // `-c` rather than `--config`, so that a user's `--config` replaces only
-        // the typed config, not the API's.
-        defaults.push(format!("-c{API_DIR}/{API_CONFIG_KEY}"));
+    if exporter_on && let Some(flag) = x.args.iter().find(|a| a.starts_with("--http-")) {
+        return Err(invalid(
+            &owner,
+            "spec.xmrig.args",
+            format!(
+                "{flag}: the operator runs xmrig's HTTP API for the exporter; leave the --http-* flags out, or set spec.exporter.enabled: false"
+            ),
+        ));
     }
     let mut hash = String::new();
     if let Some(config) = &x.config {
@@ -190,8 +200,8 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
     }];
     if exporter_on {
         mounts.push(mount("xmrig-api", API_DIR, true));
-        volumes.push(api_volume(&owner, "xmrig-api", API_CONFIG_KEY));
-        volumes.push(api_volume(&owner, "xmrig-api-token", API_TOKEN_KEY));
+        volumes.push(api_volume(&owner, "xmrig-api", XMRIG_API_CONFIG_KEY));
+        volumes.push(api_volume(&owner, "xmrig-api-token", XMRIG_API_TOKEN_KEY));
     }
     if x.config.is_some() {
         mounts.push(VolumeMount {
@@ -218,7 +228,7 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
                 .map_or("IfNotPresent", |p| p.as_str())
                 .into(),
         ),
-        args: Some(merge_args(&defaults, &x.args)),
+        args: Some(xmrig_args(&defaults, &x.args, exporter_on)),
         env: Some(vec![field_env(
             "id",
             "metadata.labels['apps.kubernetes.io/pod-index']",
@@ -240,7 +250,7 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
             ctx,
             vec![
                 format!("--xmrig-address=http://127.0.0.1:{XMRIG_API_PORT}"),
-                format!("--xmrig-access-token-file={API_DIR}/{API_TOKEN_KEY}"),
+                format!("--xmrig-access-token-file={API_DIR}/{XMRIG_API_TOKEN_KEY}"),
                 format!("--listen=0.0.0.0:{}", super::EXPORTER_PORT),
             ],
             vec![mount("xmrig-api-token", API_DIR, true)],
@@ -306,6 +316,16 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
         children,
         selector: owner.selector_string(XMRIG_WORKLOAD),
     })
+}
+
+/// The operator's flags, then the user's, then (with the exporter) the API's
+/// config file, last so that its `http` section wins.
+fn xmrig_args(defaults: &[String], user: &[String], api: bool) -> Vec<String> {
+    let mut args = merge_args(defaults, user);
+    if api {
+        args.push(format!("-c{API_DIR}/{XMRIG_API_CONFIG_KEY}"));
+    }
+    args
 }
 
 /// xmrig's config.json for the typed config, with `$(id)` still in place.

@@ -19,7 +19,10 @@ use sha2::{Digest, Sha256};
 
 pub use anon::{MONEROD_CONFIG, generated_identities, identity_secret_name};
 pub use meta::{CONFIG_HASH_ANNOTATION, INSTANCE_LABEL, MANAGER, NAME_LABEL, Owner, PART_OF_LABEL};
-pub use mining::{XMRIG_API_PORT, xmrig_api_secret, xmrig_api_secret_name};
+pub use mining::{
+    XMRIG_API_CONFIG_KEY, XMRIG_API_PORT, XMRIG_API_TOKEN_KEY, xmrig_api_secret,
+    xmrig_api_secret_name,
+};
 pub use mining::{XMRIG_WORKLOAD, mining_set};
 pub use node::{MONEROD_WORKLOAD, NodeKind, effective_network, network, node_set};
 pub use pod::EXPORTER_PORT;

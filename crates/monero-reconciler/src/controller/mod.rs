@@ -67,7 +67,17 @@ pub struct State {
     /// series instead of piling up as new objects.
     recorder: Recorder,
     failures: Mutex<HashMap<String, u32>>,
+    /// What each object's pods reported, and when. A status write is itself a
+    /// change the controller reacts to, and hashrates or heights differ at every
+    /// poll: without this the write, the reconcile it triggers and the next
+    /// poll would chase each other. A reconcile within half a status interval
+    /// of the last poll reuses its findings, so its status matches and is not
+    /// written again.
+    observed: Mutex<HashMap<String, Polled>>,
 }
+
+/// When an object's pods were polled, and what each reported, by pod name.
+type Polled = (Instant, HashMap<String, status::Observed>);
 
 impl Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,6 +110,7 @@ impl State {
             probe,
             recorder,
             failures: Mutex::new(HashMap::new()),
+            observed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -352,7 +363,11 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
     // xmrig's API token, made once, before the pods that mount it.
     if K::KIND == <MoneroMiningNodeSet as Managed>::KIND && obj.exporter() {
         let owner = Owner::of(K::KIND, obj.meta());
-        if xmrig_api::ensure(client, &owner).await? {
+        let created = match xmrig_api::ensure(client, &owner).await? {
+            Ok(created) => created,
+            Err(invalid) => return reject(obj, state, invalid).await,
+        };
+        if created {
             publish(
                 state,
                 obj,
@@ -479,7 +494,17 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
     items.sort_by_key(|p| p.name_any());
     // monerod replicas are always polled; miners only through their exporter.
     let polled = K::POLLED || obj.exporter();
+    let key = object_key(obj);
+    let max_age = state.config.status_interval / 2;
+    let (since, recent) = state
+        .observed
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key).cloned())
+        .filter(|(t, _)| t.elapsed() < max_age)
+        .unwrap_or_else(|| (Instant::now(), HashMap::new()));
     let probes = items.iter().map(|p| {
+        let recent = recent.get(&p.name_any()).cloned();
         let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone());
         let target = ip.map(|ip| ProbeTarget {
             ip,
@@ -491,6 +516,7 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         let probe = state.probe.clone();
         async move {
             match target {
+                Some(_) if polled && recent.is_some() => recent,
                 Some(t) if polled => Some(probe.observe(t).await),
                 None if polled => Some(status::Observed {
                     message: Some("pod has no IP yet".into()),
@@ -501,8 +527,18 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         }
     });
     let results = futures::future::join_all(probes).await;
+    let mut keep = HashMap::new();
     for (p, o) in items.iter().zip(results) {
+        let has_ip = p.status.as_ref().is_some_and(|s| s.pod_ip.is_some());
+        if let Some(o) = o.as_ref().filter(|_| has_ip) {
+            keep.insert(p.name_any(), o.clone());
+        }
         observed.push((p.name_any(), status::pod_ready(p), o));
+    }
+    if let Ok(mut m) = state.observed.lock() {
+        // Forget objects not seen for a while (deleted ones).
+        m.retain(|_, (t, _)| t.elapsed() < state.config.status_interval * 10);
+        m.insert(key, (since, keep));
     }
     let extra = if wants_pm {
         vec![if pm_crd {

@@ -8,8 +8,11 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 
-use crate::build::{Owner, xmrig_api_secret, xmrig_api_secret_name};
-use crate::error::Error;
+use crate::build::{
+    Owner, XMRIG_API_CONFIG_KEY, XMRIG_API_TOKEN_KEY, invalid, secret_data, xmrig_api_secret,
+    xmrig_api_secret_name,
+};
+use crate::error::{Error, InvalidSpec};
 
 /// A new token: 32 random bytes, hex.
 pub fn new_token() -> Result<String, Error> {
@@ -21,18 +24,37 @@ pub fn new_token() -> Result<String, Error> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Creates the set's API Secret when it does not exist. Returns whether it did.
-pub async fn ensure(client: &kube::Client, owner: &Owner) -> Result<bool, Error> {
+/// Creates the set's API Secret when it does not exist. Returns whether it
+/// did; an existing Secret without the keys the pods mount is an
+/// [`InvalidSpec`] (the inner error), since the pods could not start.
+pub async fn ensure(
+    client: &kube::Client,
+    owner: &Owner,
+) -> Result<Result<bool, InvalidSpec>, Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &owner.namespace);
     let name = xmrig_api_secret_name(owner);
     let where_ = format!("Secret {}/{name}", owner.namespace);
-    if api
+    if let Some(live) = api
         .get_opt(&name)
         .await
         .map_err(|e| Error::kube(format!("reading {where_}"), e))?
-        .is_some()
     {
-        return Ok(false);
+        let data = secret_data(&live);
+        let missing: Vec<&str> = [XMRIG_API_TOKEN_KEY, XMRIG_API_CONFIG_KEY]
+            .into_iter()
+            .filter(|k| !data.contains_key(*k))
+            .collect();
+        if !missing.is_empty() {
+            return Ok(Err(invalid(
+                owner,
+                "spec.exporter",
+                format!(
+                    "{where_} has no key {}: the miners mount it for xmrig's HTTP API; delete it and the operator makes a new one",
+                    missing.join(" or ")
+                ),
+            )));
+        }
+        return Ok(Ok(false));
     }
     // Create, never apply: a concurrent reconcile that made it first wins,
     // and its token is the one every pod reads.
@@ -43,8 +65,8 @@ pub async fn ensure(client: &kube::Client, owner: &Owner) -> Result<bool, Error>
         )
         .await
     {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+        Ok(_) => Ok(Ok(true)),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(Ok(false)),
         Err(e) => Err(Error::kube(format!("creating {where_}"), e)),
     }
 }

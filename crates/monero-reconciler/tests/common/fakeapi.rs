@@ -326,6 +326,28 @@ fn is_collection(path: &str) -> bool {
 /// version where it was asked, so tests can see which port was polled.
 pub struct FixedProbe;
 
+/// A probe whose every answer differs (a miner's hashrate moves at each poll),
+/// counting its calls.
+#[derive(Default)]
+pub struct MovingProbe {
+    pub calls: std::sync::atomic::AtomicU64,
+}
+
+impl Probe for MovingProbe {
+    fn observe(&self, _t: ProbeTarget) -> BoxFuture<'static, Observed> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            Observed {
+                hashrate: Some(100.0 + n as f64),
+                height: Some(10 + n),
+                target_height: Some(10 + n),
+                synchronized: Some(true),
+                ..Observed::default()
+            }
+        })
+    }
+}
+
 impl Probe for FixedProbe {
     fn observe(&self, t: ProbeTarget) -> BoxFuture<'static, Observed> {
         Box::pin(async move {
