@@ -9,6 +9,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -96,21 +97,27 @@ const SUMMARY: &str = r#"{"version":"6.22.2","kind":"miner","algo":"rx/0","uptim
 "connection":{"pool":"solo.default.svc.cluster.local:18089","uptime":11,"ping":0,"failures":0},
 "hugepages":[0,1168]}"#;
 
-#[test]
-fn the_token_comes_from_its_file_and_is_sent_as_xmrig_wants_it() {
-    let tmp = TempDir::new("xmrig-token").unwrap();
+/// The exporter for the xmrig-like API on `api`, with `token` in its token file.
+fn start_with_token(tmp: &TempDir, token: &str, api: u16) -> (u16, Process, PathBuf) {
     let token_file = tmp.path().join("token");
-    std::fs::write(&token_file, "t0ken\n").unwrap();
-    let api = xmrig_like_api("t0ken", SUMMARY, 1);
-    let (port, _p) = start(
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let (port, process) = start(
         &[
             "--xmrig-address",
             &format!("http://127.0.0.1:{api}"),
             "--xmrig-access-token-file",
             token_file.to_str().unwrap(),
         ],
-        &tmp,
+        tmp,
     );
+    (port, process, token_file)
+}
+
+#[test]
+fn the_token_comes_from_its_file_and_is_sent_as_xmrig_wants_it() {
+    let tmp = TempDir::new("xmrig-token").unwrap();
+    let api = xmrig_like_api("t0ken", SUMMARY, 1);
+    let (port, _p, _) = start_with_token(&tmp, "t0ken", api);
     let (_, body) = http_get(port, "/metrics").unwrap();
     assert_eq!(metric_value(&body, "xmrig_up"), Some(1.0), "{body}");
     assert_eq!(
@@ -137,18 +144,8 @@ fn the_token_comes_from_its_file_and_is_sent_as_xmrig_wants_it() {
 #[test]
 fn a_replaced_token_file_is_read_at_the_next_scrape() {
     let tmp = TempDir::new("xmrig-rotate").unwrap();
-    let token_file = tmp.path().join("token");
-    std::fs::write(&token_file, "old\n").unwrap();
     let api = xmrig_like_api("new", SUMMARY, 2);
-    let (port, _p) = start(
-        &[
-            "--xmrig-address",
-            &format!("http://127.0.0.1:{api}"),
-            "--xmrig-access-token-file",
-            token_file.to_str().unwrap(),
-        ],
-        &tmp,
-    );
+    let (port, _p, token_file) = start_with_token(&tmp, "old", api);
     let (_, body) = http_get(port, "/metrics").unwrap();
     assert_eq!(metric_value(&body, "xmrig_up"), Some(0.0), "{body}");
     // As the kubelet does for a mounted Secret: a new file put in place.

@@ -599,17 +599,14 @@ async fn the_xmrig_api_token_is_made_once_and_never_rewritten() {
     );
 }
 
-/// A status write triggers the next reconcile (the controller watches the
-/// object, status included). With values that move at every poll, that
-/// reconcile must reuse what the last poll found, or write, trigger and poll
-/// would chase each other for ever.
-#[tokio::test]
-async fn a_status_write_does_not_start_a_poll_and_write_loop() {
+/// Two ready miners of the set "rig" whose probe answers differently at every
+/// call, under `config`.
+fn moving_miners(config: Config) -> (FakeApi, Arc<State>, Arc<MovingProbe>) {
     let (client, api) = FakeApi::start();
     let probe = Arc::new(MovingProbe::default());
     let st = State::new(
         client,
-        Config::default(),
+        config,
         Metrics::new().unwrap(),
         probe.clone(),
         "test-0".into(),
@@ -619,13 +616,26 @@ async fn a_status_write_does_not_start_a_poll_and_write_loop() {
     create(&api, "monerominingnodesets", m);
     add_pod(&api, "rig-0", "rig", "xmrig", true);
     add_pod(&api, "rig-1", "rig", "xmrig", true);
-    let run = || {
-        reconcile(
-            latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "rig"),
-            st.clone(),
-        )
-    };
-    run().await.unwrap();
+    (api, st, probe)
+}
+
+async fn reconcile_rig(api: &FakeApi, st: &Arc<State>) {
+    reconcile(
+        latest::<MoneroMiningNodeSet>(api, "monerominingnodesets", "rig"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+}
+
+/// A status write triggers the next reconcile (the controller watches the
+/// object, status included). With values that move at every poll, that
+/// reconcile must reuse what the last poll found, or write, trigger and poll
+/// would chase each other for ever.
+#[tokio::test]
+async fn a_status_write_does_not_start_a_poll_and_write_loop() {
+    let (api, st, probe) = moving_miners(Config::default());
+    reconcile_rig(&api, &st).await;
     let status =
         |api: &FakeApi| api.get(&cr_path("monerominingnodesets", "rig")).unwrap()["status"].clone();
     assert_eq!(
@@ -636,7 +646,7 @@ async fn a_status_write_does_not_start_a_poll_and_write_loop() {
     assert_eq!(probe.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     // The reconcile the status write triggers: nothing polled, nothing written.
     api.clear_seen();
-    run().await.unwrap();
+    reconcile_rig(&api, &st).await;
     assert_eq!(probe.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert!(write_paths(&api).is_empty(), "{:?}", write_paths(&api));
     assert_eq!(status(&api)["hashrate"], 201);
@@ -644,33 +654,14 @@ async fn a_status_write_does_not_start_a_poll_and_write_loop() {
 
 #[tokio::test]
 async fn without_the_reuse_window_every_reconcile_polls_and_writes() {
-    let (client, api) = FakeApi::start();
-    let probe = Arc::new(MovingProbe::default());
-    let config = Config {
+    let (api, st, probe) = moving_miners(Config {
         status_interval: Duration::ZERO,
         ..Config::default()
-    };
-    let st = State::new(
-        client,
-        config,
-        Metrics::new().unwrap(),
-        probe.clone(),
-        "test-0".into(),
-    );
-    let m = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": {"name": "rig"},
-                   "spec": {"replicas": 1, "xmrig": {"args": ["-o", "pool:1"]}}});
-    create(&api, "monerominingnodesets", m);
-    add_pod(&api, "rig-0", "rig", "xmrig", true);
-    let run = || {
-        reconcile(
-            latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "rig"),
-            st.clone(),
-        )
-    };
-    run().await.unwrap();
+    });
+    reconcile_rig(&api, &st).await;
     api.clear_seen();
-    run().await.unwrap();
-    assert_eq!(probe.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    reconcile_rig(&api, &st).await;
+    assert_eq!(probe.calls.load(std::sync::atomic::Ordering::SeqCst), 4);
     assert!(
         write_paths(&api)
             .iter()
