@@ -12,6 +12,7 @@ pub mod collect;
 mod render;
 pub mod xmrig;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -173,12 +174,7 @@ impl Exporter {
                 duration.as_secs_f64(),
             );
         }
-        families.gauge(
-            "monero_exporter_build_info",
-            "Always 1; the label carries the exporter's version.",
-            &[("version", env!("CARGO_PKG_VERSION"))],
-            1.0,
-        );
+        build_info(&mut families);
         let mut all = families.into_vec();
         all.extend(self.inner.own.gather());
         encode(&all)
@@ -203,39 +199,57 @@ impl Exporter {
 
     /// The HTTP routes: `/metrics`, `/healthz`, `/ready` and an index page.
     pub fn router(self) -> Router {
-        Router::new()
-            .route("/metrics", get(metrics))
-            .route("/healthz", get(|| async { "ok\n" }))
-            .route("/ready", get(ready))
-            .route("/", get(index))
-            .with_state(self)
+        routes(self)
     }
 }
 
-async fn metrics(State(exporter): State<Exporter>) -> Response {
-    metrics_response(exporter.metrics_text().await)
+impl Target for Exporter {
+    fn metrics_text(&self) -> impl Future<Output = String> + Send {
+        Exporter::metrics_text(self)
+    }
+    fn ready(&self) -> impl Future<Output = Result<(), String>> + Send {
+        Exporter::ready(self)
+    }
+    fn describe(&self) -> (String, &'static str) {
+        (
+            format!("monerod at {}", self.client().address()),
+            "monerod answers and is synchronized",
+        )
+    }
 }
 
-async fn ready(State(exporter): State<Exporter>) -> Response {
-    ready_response(exporter.ready().await)
+/// One thing the exporter stands in front of (monerod or xmrig): both are
+/// served by the same routes.
+pub(crate) trait Target: Clone + Send + Sync + 'static {
+    /// One scrape, in the Prometheus text format.
+    fn metrics_text(&self) -> impl Future<Output = String> + Send;
+    /// Whether a readiness probe should pass; the `Err` says why not.
+    fn ready(&self) -> impl Future<Output = Result<(), String>> + Send;
+    /// For the index page: what is exported, and what `/ready` means.
+    fn describe(&self) -> (String, &'static str);
 }
 
-/// Families in the Prometheus text format.
-pub(crate) fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
-    let mut out = Vec::new();
-    // Encoding into a Vec cannot fail for well-formed families.
-    let _ = TextEncoder::new().encode(families, &mut out);
-    String::from_utf8(out).unwrap_or_default()
+/// `/metrics`, `/healthz`, `/ready` and an index page for `target`.
+pub(crate) fn routes<T: Target>(target: T) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::<T>))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/ready", get(ready::<T>))
+        .route("/", get(index::<T>))
+        .with_state(target)
 }
 
-/// An exposition as `/metrics` serves it.
-pub(crate) fn metrics_response(body: String) -> Response {
-    ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
+async fn metrics<T: Target>(State(target): State<T>) -> Response {
+    (
+        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
+        target.metrics_text().await,
+    )
+        .into_response()
 }
 
 /// `/ready`: 200, or 503 with the reason, which `kubectl describe pod` shows.
-pub(crate) fn ready_response(result: Result<(), String>) -> Response {
-    match result {
+async fn ready<T: Target>(State(target): State<T>) -> Response {
+    match target.ready().await {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()).into_response(),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -245,10 +259,28 @@ pub(crate) fn ready_response(result: Result<(), String>) -> Response {
     }
 }
 
-async fn index(State(exporter): State<Exporter>) -> String {
+async fn index<T: Target>(State(target): State<T>) -> String {
+    let (what, ready) = target.describe();
     format!(
-        "monero-exporter {} for monerod at {}\n/metrics  Prometheus metrics\n/healthz  the exporter lives\n/ready    monerod answers and is synchronized\n",
+        "monero-exporter {} for {what}\n/metrics  Prometheus metrics\n/healthz  the exporter lives\n/ready    {ready}\n",
         env!("CARGO_PKG_VERSION"),
-        exporter.client().address()
     )
+}
+
+/// The exporter's own version, in every exposition whatever the target.
+pub(crate) fn build_info(families: &mut render::Families) {
+    families.gauge(
+        "monero_exporter_build_info",
+        "Always 1; the label carries the exporter's version.",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+}
+
+/// Families in the Prometheus text format.
+pub(crate) fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
+    let mut out = Vec::new();
+    // Encoding into a Vec cannot fail for well-formed families.
+    let _ = TextEncoder::new().encode(families, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }

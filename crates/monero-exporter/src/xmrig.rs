@@ -10,11 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+
 use axum::Router;
-use axum::extract::State;
 use axum::http::header;
-use axum::response::Response;
-use axum::routing::get;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -406,46 +405,33 @@ impl XmrigExporter {
             &[],
             start.elapsed().as_secs_f64(),
         );
-        families.gauge(
-            "monero_exporter_build_info",
-            "Always 1; the label carries the exporter's version.",
-            &[("version", env!("CARGO_PKG_VERSION"))],
-            1.0,
-        );
+        crate::build_info(&mut families);
         crate::encode(&families.into_vec())
     }
 
     /// `/metrics`, `/healthz`, `/ready` (xmrig's API answers) and an index page.
     pub fn router(self) -> Router {
-        Router::new()
-            .route("/metrics", get(metrics))
-            .route("/healthz", get(|| async { "ok\n" }))
-            .route("/ready", get(ready))
-            .route("/", get(index))
-            .with_state(self)
+        crate::routes(self)
     }
 }
 
-async fn metrics(State(e): State<XmrigExporter>) -> Response {
-    crate::metrics_response(e.metrics_text().await)
-}
-
-async fn ready(State(e): State<XmrigExporter>) -> Response {
-    crate::ready_response(
-        e.inner
+impl crate::Target for XmrigExporter {
+    fn metrics_text(&self) -> impl Future<Output = String> + Send {
+        XmrigExporter::metrics_text(self)
+    }
+    async fn ready(&self) -> Result<(), String> {
+        self.inner
             .summary()
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string()),
-    )
-}
-
-async fn index(State(e): State<XmrigExporter>) -> String {
-    format!(
-        "monero-exporter {} for xmrig at {}\n/metrics  Prometheus metrics\n/healthz  the exporter lives\n/ready    xmrig's API answers\n",
-        env!("CARGO_PKG_VERSION"),
-        e.inner.authority()
-    )
+            .map_err(|e| e.to_string())
+    }
+    fn describe(&self) -> (String, &'static str) {
+        (
+            format!("xmrig at {}", self.inner.authority()),
+            "xmrig's API answers",
+        )
+    }
 }
 
 #[cfg(test)]
