@@ -124,20 +124,7 @@ async fn values_match_the_rpc_and_promtool_accepts_them() {
     assert!(value(&text, "monero_network_received_bytes_total") >= 0.0);
     assert_eq!(value(&text, "monero_bans"), 0.0);
     assert_eq!(value(&text, "monero_mining_active"), 0.0);
-    for collector in [
-        "info",
-        "last_block",
-        "txpool",
-        "backlog",
-        "connections",
-        "hard_fork",
-        "fee",
-        "bans",
-        "alt_chains",
-        "net_stats",
-        "limit",
-        "mining",
-    ] {
+    for collector in monero_exporter::collect::COLLECTORS {
         let s = format!(r#"monero_exporter_collector_success{{collector="{collector}"}}"#);
         assert_eq!(value(&text, &s), 1.0, "{collector}");
     }
@@ -267,14 +254,7 @@ async fn monerod_stopped_then_restarted() {
 
 /// Runs the binary expecting it to fail at start-up; returns its stderr.
 fn fails_with(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_monero-exporter"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{args:?} must fail");
-    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
-    stderr
+    monero_testkit::refused(env!("CARGO_BIN_EXE_monero-exporter"), args).unwrap()
 }
 
 #[test]

@@ -671,45 +671,32 @@ async fn without_the_reuse_window_every_reconcile_polls_and_writes() {
     );
 }
 
-#[tokio::test]
-async fn a_secret_already_named_like_the_api_secret_is_used_not_replaced() {
+/// The mining set "rig", reconciled once where a Secret `rig-xmrig-api` with
+/// `data` already exists.
+async fn miners_beside_an_api_secret(data: Value) -> FakeApi {
     let (client, api) = FakeApi::start();
     let st = state(client);
     api.put(
         &format!("/api/v1/namespaces/{NS}/secrets/rig-xmrig-api"),
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rig-xmrig-api", "namespace": NS},
-               "data": {"token": "bWluZQ==", "http.json": "e30="}}),
+               "data": data}),
     );
     let m = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": {"name": "rig"},
                    "spec": {"xmrig": {"args": ["-o", "pool:1"]}}});
     create(&api, "monerominingnodesets", m);
-    reconcile(
-        latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "rig"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_rig(&api, &st).await;
+    api
+}
+
+#[tokio::test]
+async fn a_secret_already_named_like_the_api_secret_is_used_not_replaced() {
+    let api = miners_beside_an_api_secret(json!({"token": "bWluZQ==", "http.json": "e30="})).await;
     assert_eq!(secret_file(&api, "rig-xmrig-api", "token"), "mine");
 }
 
 #[tokio::test]
 async fn an_api_secret_without_its_keys_is_refused_naming_it_and_left_alone() {
-    let (client, api) = FakeApi::start();
-    let st = state(client);
-    api.put(
-        &format!("/api/v1/namespaces/{NS}/secrets/rig-xmrig-api"),
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rig-xmrig-api", "namespace": NS},
-               "data": {"token": "bWluZQ=="}}),
-    );
-    let m = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": {"name": "rig"},
-                   "spec": {"xmrig": {"args": ["-o", "pool:1"]}}});
-    create(&api, "monerominingnodesets", m);
-    reconcile(
-        latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "rig"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    let api = miners_beside_an_api_secret(json!({"token": "bWluZQ=="})).await;
     let status = api.get(&cr_path("monerominingnodesets", "rig")).unwrap()["status"].clone();
     let ready = condition(&status, "Ready");
     assert_eq!(ready["reason"], "InvalidSpec");

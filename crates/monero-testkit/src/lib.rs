@@ -183,6 +183,23 @@ pub fn promtool_check_metrics(text: &str) -> Result<()> {
     }
 }
 
+/// Runs `program` with `args` expecting it to refuse them at start-up: a
+/// non-zero exit and no panic. Returns its stderr, where the message is.
+pub fn refused(program: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| format!("running {program}: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        return Err(format!("{program} {args:?} must fail, and exited 0"));
+    }
+    if stderr.contains("panicked") {
+        return Err(format!("{program} {args:?} panicked: {stderr}"));
+    }
+    Ok(stderr)
+}
+
 /// A temporary directory removed on drop.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);
