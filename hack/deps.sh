@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make demo` need and are missing: monerod and
-# monero-wallet-rpc (Debian `monero`), promtool (Debian `prometheus`), tor, i2pd, curl.
-# Idempotent; does nothing when everything is present.
+# monero-wallet-rpc (Debian `monero`), promtool (Debian `prometheus`), tor, i2pd, curl,
+# openssl (the cluster tier's certificates), and a Docker engine: when no engine
+# answers, Debian's `docker.io` is installed if missing and `dockerd` is started
+# (hack/dockerd.sh). Idempotent; does nothing when everything is present.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
 need=()
 command -v monerod >/dev/null 2>&1 || need+=(monero)
@@ -11,8 +14,14 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v tor >/dev/null 2>&1 || need+=(tor)
 command -v i2pd >/dev/null 2>&1 || need+=(i2pd)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if ! docker info >/dev/null 2>&1; then
+  command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+  command -v iptables >/dev/null 2>&1 || need+=(iptables)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
+  bash "$here/dockerd.sh" start
   exit 0
 fi
 # De-duplicate.
@@ -43,3 +52,4 @@ for svc in prometheus prometheus-node-exporter monerod tor i2pd; do
     $SUDO systemctl stop "$svc" || true
   fi
 done
+bash "$here/dockerd.sh" start

@@ -16,11 +16,12 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.request
 
 import yaml
+
+from testlib import run_suite, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -42,21 +43,6 @@ def render(yaml_text, *extra):
     r = subprocess.run([OPERATOR, "render", "--identities", "-f", "-", *images, *extra],
                        input=yaml_text, text=True, capture_output=True, check=True)
     return r.stdout
-
-
-def wait_until(what, seconds, fn):
-    """Polls fn until it returns something truthy; fails with what it last saw."""
-    deadline = time.monotonic() + seconds
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Exception as e:  # the thing may not answer yet
-            last = e
-        time.sleep(0.5)
-    raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (seconds, what, last))
 
 
 def http(ip, port, path, body=None, timeout=5):
@@ -403,14 +389,8 @@ spec:
 
 
 def main():
-    loader = unittest.defaultTestLoader
-    suite = unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in (NodeSetWithTorAndI2p, ThreeNodeNetwork, SoloMiners))
-    if len(sys.argv) > 1:
-        suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[1:], sys.modules[__name__])
-    result = unittest.TextTestRunner(verbosity=2).run(suite)
-    failed = len(result.failures) + len(result.errors)
-    print("pods: %d passed, %d failed, %d skipped" % (result.testsRun - failed - len(result.skipped), failed, len(result.skipped)))
-    return 0 if result.wasSuccessful() else 1
+    cases = (NodeSetWithTorAndI2p, ThreeNodeNetwork, SoloMiners)
+    return run_suite("pods", cases, sys.argv[1:], sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane on loopback, built from Go modules (hack/cluster/):
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and kwok for fake
+# nodes whose pods "run" without a container runtime.
+#
+#   hack/cluster.sh up       start everything; returns once the API answers and a node is Ready
+#   hack/cluster.sh down     stop every process `up` started, by PID, and remove its state
+#   hack/cluster.sh status   what runs, and the admin kubeconfig
+#   hack/cluster.sh env      KUBECONFIG=... and PATH=... lines for `eval`
+#
+# Everything listens on 127.0.0.1 only. kwok gives its fake pods addresses in
+# 127.244.0.0/16 (loopback), so an operator that polls pod IPs only ever reaches
+# loopback, where nothing answers: the network rule holds without a pod network.
+#
+#   CLUSTER_DIR   state: certificates, etcd data, logs, PIDs (default .cache/cluster/run)
+#   APISERVER_PORT (default 16443), ETCD_PORT (default 12379)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=${CLUSTER_DIR:-$root/.cache/cluster/run}
+api_port=${APISERVER_PORT:-16443}
+etcd_port=${ETCD_PORT:-12379}
+etcd_peer_port=$((etcd_port + 1))
+kubeconfig=$root/.cache/cluster/admin.kubeconfig
+service_cidr=10.96.0.0/16
+pod_cidr=127.244.0.0/16
+
+log() { echo "cluster: $*" >&2; }
+
+# wait_for SECONDS WHAT COMMAND...: runs COMMAND until it succeeds or the deadline passes.
+wait_for() {
+  local secs=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "timed out after ${secs}s waiting for $what"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# start NAME BINARY ARGS...: runs a component in the background, its PID in $dir/NAME.pid.
+start() {
+  local name=$1
+  shift
+  "$@" >"$dir/$name.log" 2>&1 &
+  echo $! >"$dir/$name.pid"
+}
+
+running() { # running NAME: whether the process of NAME.pid is alive
+  [ -f "$dir/$1.pid" ] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null
+}
+
+# The PKI: one CA signs the serving certificate and every client certificate;
+# a separate key pair signs ServiceAccount tokens.
+pki() {
+  local p=$dir/pki
+  mkdir -p "$p"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=monero-operator-test-ca" \
+    -keyout "$p/ca.key" -out "$p/ca.crt" 2>/dev/null
+  openssl genrsa -out "$p/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$p/sa.key" -pubout -out "$p/sa.pub" 2>/dev/null
+  cert apiserver "/CN=kube-apiserver" \
+    "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  cert admin "/O=system:masters/CN=admin"
+  cert controller-manager "/CN=system:kube-controller-manager"
+  cert scheduler "/CN=system:kube-scheduler"
+  cert kwok "/O=system:masters/CN=kwok"
+}
+
+cert() { # cert NAME SUBJECT [EXTENSION]
+  local p=$dir/pki name=$1 subj=$2 ext=${3:-}
+  openssl req -newkey rsa:2048 -nodes -subj "$subj" -keyout "$p/$name.key" -out "$p/$name.csr" 2>/dev/null
+  local extfile=$p/$name.ext
+  {
+    echo "basicConstraints=CA:FALSE"
+    echo "keyUsage=digitalSignature,keyEncipherment"
+    if [ -n "$ext" ]; then echo "extendedKeyUsage=serverAuth"; echo "$ext"; else echo "extendedKeyUsage=clientAuth"; fi
+  } >"$extfile"
+  openssl x509 -req -in "$p/$name.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" -CAcreateserial \
+    -days 30 -extfile "$extfile" -out "$p/$name.crt" 2>/dev/null
+}
+
+kubeconfig_for() { # kubeconfig_for NAME FILE: a kubeconfig with NAME's client certificate
+  local p=$dir/pki name=$1 file=$2
+  cat >"$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority: $p/ca.crt
+users:
+- name: $name
+  user:
+    client-certificate: $p/$name.crt
+    client-key: $p/$name.key
+contexts:
+- name: local
+  context: {cluster: local, user: $name}
+current-context: local
+EOF
+}
+
+bin_dir() {
+  if [ -z "${CLUSTER_BIN:-}" ]; then
+    CLUSTER_BIN=$(bash "$root/hack/cluster/build.sh")
+  fi
+  echo "$CLUSTER_BIN"
+}
+
+up() {
+  local bin
+  bin=$(bin_dir)
+  if running kube-apiserver; then
+    log "already up (hack/cluster.sh down first)"
+    return 0
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  pki
+  local p=$dir/pki
+  kubeconfig_for admin "$kubeconfig"
+  kubeconfig_for controller-manager "$dir/controller-manager.kubeconfig"
+  kubeconfig_for scheduler "$dir/scheduler.kubeconfig"
+  kubeconfig_for kwok "$dir/kwok.kubeconfig"
+
+  log "etcd on 127.0.0.1:$etcd_port"
+  start etcd "$bin/etcd" --name local --data-dir "$dir/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster "local=http://127.0.0.1:$etcd_peer_port" --listen-metrics-urls "" \
+    --quota-backend-bytes 4294967296 --unsafe-no-fsync
+  wait_for 30 etcd curl -fsS "http://127.0.0.1:$etcd_port/health" || { tail -20 "$dir/etcd.log" >&2; return 1; }
+
+  log "kube-apiserver on https://127.0.0.1:$api_port"
+  # The default admission plugins (PodSecurity, ResourceQuota, ServiceAccount, ...) are
+  # on; the endpoint reconciler is off because the API server's only address here is
+  # loopback, which an Endpoints object may not hold.
+  start kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --endpoint-reconciler-type none \
+    --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" \
+    --client-ca-file "$p/ca.crt" \
+    --service-account-key-file "$p/sa.pub" --service-account-signing-key-file "$p/sa.key" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --api-audiences https://kubernetes.default.svc.cluster.local \
+    --authorization-mode Node,RBAC \
+    --service-cluster-ip-range "$service_cidr" \
+    --enable-admission-plugins NodeRestriction \
+    --profiling=false
+  wait_for 120 kube-apiserver kubectl_ get --raw /readyz || { tail -30 "$dir/kube-apiserver.log" >&2; return 1; }
+
+  log "kube-controller-manager and kube-scheduler"
+  start kube-controller-manager "$bin/kube-controller-manager" \
+    --kubeconfig "$dir/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$dir/controller-manager.kubeconfig" \
+    --authorization-kubeconfig "$dir/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port 0 \
+    --use-service-account-credentials \
+    --service-account-private-key-file "$p/sa.key" --root-ca-file "$p/ca.crt" \
+    --cluster-signing-cert-file "$p/ca.crt" --cluster-signing-key-file "$p/ca.key" \
+    --service-cluster-ip-range "$service_cidr" \
+    --leader-elect=false --concurrent-gc-syncs 5
+  start kube-scheduler "$bin/kube-scheduler" \
+    --kubeconfig "$dir/scheduler.kubeconfig" \
+    --authentication-kubeconfig "$dir/scheduler.kubeconfig" \
+    --authorization-kubeconfig "$dir/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false
+
+  log "kwok and a fake node"
+  start kwok "$bin/kwok" --kubeconfig "$dir/kwok.kubeconfig" --config "$bin/kwok-stages.yaml" \
+    --manage-all-nodes=false --manage-nodes-with-label-selector kwok.x-k8s.io/node=fake \
+    --cidr "$pod_cidr" --node-ip 127.0.0.1 --node-port 0
+  kubectl_ apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-0
+  labels:
+    kwok.x-k8s.io/node: fake
+    kubernetes.io/hostname: kwok-node-0
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+  annotations:
+    node.alpha.kubernetes.io/ttl: "0"
+spec:
+  podCIDR: $pod_cidr
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "2000"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "2000"}
+EOF
+  wait_for 120 "node kwok-node-0 Ready" node_ready kwok-node-0 || { tail -30 "$dir/kwok.log" >&2; return 1; }
+  # The default namespace's ServiceAccount appears once the controller-manager runs.
+  wait_for 60 "the default ServiceAccount" kubectl_ -n default get serviceaccount default
+  log "up: KUBECONFIG=$kubeconfig"
+}
+
+node_ready() {
+  [ "$(kubectl_ get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]
+}
+
+kubectl_() { "$(bin_dir)/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+
+down() {
+  local name
+  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+    if [ -f "$dir/$name.pid" ]; then
+      local pid
+      pid=$(cat "$dir/$name.pid")
+      if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        kill -CONT "$pid" 2>/dev/null || true
+        local deadline=$((SECONDS + 15))
+        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+      rm -f "$dir/$name.pid"
+    fi
+  done
+  rm -rf "$dir/etcd"
+  log "down"
+}
+
+status() {
+  local name any=0
+  for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+    if running "$name"; then echo "$name: running (pid $(cat "$dir/$name.pid"))"; any=1; else echo "$name: stopped"; fi
+  done
+  echo "kubeconfig: $kubeconfig"
+  [ "$any" = 1 ]
+}
+
+case "${1:-}" in
+  # A start that fails half-way leaves nothing running.
+  up) up || { down; exit 1; } ;;
+  down) down ;;
+  status) status ;;
+  env) echo "export KUBECONFIG=$kubeconfig PATH=$(bin_dir):\$PATH" ;;
+  *) echo "usage: hack/cluster.sh up|down|status|env" >&2; exit 2 ;;
+esac
