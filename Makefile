@@ -6,7 +6,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps build test fmt fmt-check lint unit validate crds prometheus-rules docs deploy undeploy demo demo-local images push pods e2e kind bench clean
+.PHONY: all deps build test fmt fmt-check lint unit validate crds prometheus-rules docs deploy undeploy demo demo-local images push pods e2e kind bench clean cluster cluster-down test-cluster
 
 # Where `make images` tags (and `make push` pushes) the images; TAG defaults to the
 # workspace version, the tag config/manager and the operator's defaults name.
@@ -99,6 +99,21 @@ push: images
 # The rendered pods run in Docker from those images (also part of `make test`).
 pods: deps
 	REGISTRY=$(REGISTRY) TAG=$(TAG) bash hack/pods.sh
+
+# A real control plane on loopback (etcd, kube-apiserver, controller-manager, scheduler,
+# kwok), built from the Go modules pinned in hack/cluster/ (first build: about 15 min on
+# 2 cores; cached under .cache/cluster/). `make cluster` leaves it up; its kubeconfig is
+# .cache/cluster/admin.kubeconfig (`eval $$(hack/cluster.sh env)`).
+cluster:
+	bash hack/cluster.sh up
+
+cluster-down:
+	bash hack/cluster.sh down
+
+# The cluster tier: the operator with only its ServiceAccount's rights against that
+# control plane (also part of `make test`).
+test-cluster: deps
+	CARGO=$(CARGO) bash hack/cluster-test.sh
 
 # End-to-end tests against the cluster KUBECONFIG points at; skip without one.
 e2e:

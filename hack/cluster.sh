@@ -114,6 +114,7 @@ bin_dir() {
 up() {
   local bin
   bin=$(bin_dir)
+  CLUSTER_BIN=$bin
   if running kube-apiserver; then
     log "already up (hack/cluster.sh down first)"
     return 0

@@ -12,9 +12,13 @@ ${CARGO:-cargo} test --workspace --lib --bins --tests --examples 2>&1 | tee -a "
 #                               against a real Prometheus scraping real exporters
 #   hack/pods.sh                builds the images and runs the rendered pods in Docker
 #                               (counted as skipped, and said so, with no Docker engine)
+#   hack/cluster-test.sh        the operator against a real control plane on loopback,
+#                               built from Kubernetes' Go modules (skipped, and said so,
+#                               with no Go toolchain or module proxy)
 #   e2e/run.sh                  against the cluster in KUBECONFIG, only with E2E=1: it
 #                               deploys the operator there (`make e2e` on its own)
-# PODS=0 leaves the images and pod tests out (they are `make pods` on their own).
+# PODS=0 leaves the images and pod tests out (they are `make pods` on their own);
+# CLUSTER=0 leaves the cluster tier out (`make test-cluster`).
 counts=$(mktemp -d)
 trap 'rm -rf "$log" "$counts"' EXIT
 run_counted() { # run_counted NAME SCRIPT: runs it, keeps its closing "NAME: ..." line
@@ -33,6 +37,9 @@ run_counted observability hack/observability-test.sh
 if [ "${PODS:-1}" != 0 ]; then
   run_counted pods hack/pods.sh
 fi
+if [ "${CLUSTER:-1}" != 0 ]; then
+  run_counted cluster hack/cluster-test.sh
+fi
 if [ "${E2E:-0}" = 1 ]; then
   run_counted e2e e2e/run.sh
 else
@@ -41,7 +48,7 @@ fi
 # `make test` runs hack/validate.sh first and names its count file in VALIDATE_SUMMARY
 # ("validate: N passed, N failed, N skipped"); its checks join the total.
 extra=("$counts"/observability)
-for f in pods e2e; do [ -f "$counts/$f" ] && extra+=("$counts/$f"); done
+for f in pods cluster e2e; do [ -f "$counts/$f" ] && extra+=("$counts/$f"); done
 if [ -n "${VALIDATE_SUMMARY:-}" ] && [ -f "$VALIDATE_SUMMARY" ]; then
   echo "hack/validate.sh, counted below: $(cat "$VALIDATE_SUMMARY")"
   extra+=("$VALIDATE_SUMMARY")
