@@ -2,8 +2,9 @@
 //! would be applied for the custom resources in a file.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use monero_reconciler::build::{Context, Images};
 
@@ -64,12 +65,69 @@ struct RunArgs {
     /// This replica's identity in the Lease.
     #[arg(long, env = "POD_NAME", default_value = "monero-operator")]
     identity: String,
+    /// Seconds the Lease lasts without renewal: how long another replica waits
+    /// before it takes over from a leader that died.
+    #[arg(long, env = "MONERO_OPERATOR_LEASE_DURATION", default_value_t = 15, value_parser = seconds())]
+    lease_duration: u64,
+    /// Seconds the leader goes on reconciling without a successful renewal
+    /// before it stops and exits; shorter than --lease-duration, so it stops
+    /// before another replica may take over.
+    #[arg(long, env = "MONERO_OPERATOR_RENEW_DEADLINE", default_value_t = 10, value_parser = seconds())]
+    renew_deadline: u64,
+    /// Seconds between tries to renew or take the Lease; shorter than
+    /// --renew-deadline, so a failed try is retried before it ends.
+    #[arg(long, env = "MONERO_OPERATOR_RETRY_PERIOD", default_value_t = 2, value_parser = seconds())]
+    retry_period: u64,
     /// Seconds between status refreshes of a set with replicas.
     #[arg(long, env = "MONERO_OPERATOR_STATUS_INTERVAL", default_value_t = 30)]
     status_interval: u64,
     /// Log format.
     #[arg(long, env = "MONERO_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+}
+
+/// The Lease's `leaseDurationSeconds` is an int32.
+const MAX_SECONDS: u64 = 2_147_483_647;
+
+/// At least one second: zero would renew in a busy loop, or never.
+fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..=MAX_SECONDS)
+}
+
+/// The timing of leader election, as client-go's leaderelection has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Election {
+    lease_duration: Duration,
+    renew_deadline: Duration,
+    retry_period: Duration,
+}
+
+impl RunArgs {
+    /// Refuses timings under which a leader that cannot reach the API server
+    /// could still be reconciling when another replica takes the Lease over.
+    fn election(&self) -> Result<Election> {
+        if self.renew_deadline >= self.lease_duration {
+            bail!(
+                "--renew-deadline ({}s) must be shorter than --lease-duration ({}s): a leader \
+                 that cannot renew must stop before another replica may take the Lease",
+                self.renew_deadline,
+                self.lease_duration
+            );
+        }
+        if self.retry_period >= self.renew_deadline {
+            bail!(
+                "--retry-period ({}s) must be shorter than --renew-deadline ({}s): the leader \
+                 must get to retry a failed renewal before the deadline",
+                self.retry_period,
+                self.renew_deadline
+            );
+        }
+        Ok(Election {
+            lease_duration: Duration::from_secs(self.lease_duration),
+            renew_deadline: Duration::from_secs(self.renew_deadline),
+            retry_period: Duration::from_secs(self.retry_period),
+        })
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -148,11 +206,15 @@ fn render(file: &PathBuf, identities: bool, defaults: &Defaults) -> Result<()> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match &cli.command {
-        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?
-            .block_on(run::run(args)),
+        Command::Run(args) => {
+            // Checked before anything starts, so a bad flag is all the output.
+            let election = args.election()?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(run::run(args, election))
+        }
         Command::Crd => {
             print!("{}", monero_crd::crds_yaml()?);
             Ok(())
@@ -162,5 +224,90 @@ fn main() -> Result<()> {
             identities,
             defaults,
         } => render(file, *identities, defaults),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn election(flags: &[&str]) -> Result<Election> {
+        let cli = Cli::try_parse_from(["monero-operator", "run"].iter().chain(flags))?;
+        match cli.command {
+            Command::Run(args) => args.election(),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_election_defaults_are_client_gos() {
+        assert_eq!(
+            election(&[]).unwrap(),
+            Election {
+                lease_duration: Duration::from_secs(15),
+                renew_deadline: Duration::from_secs(10),
+                retry_period: Duration::from_secs(2),
+            }
+        );
+        assert_eq!(
+            election(&[
+                "--lease-duration",
+                "6",
+                "--renew-deadline",
+                "3",
+                "--retry-period",
+                "1"
+            ])
+            .unwrap()
+            .renew_deadline,
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn a_renew_deadline_not_shorter_than_the_lease_is_refused_naming_both_flags() {
+        for deadline in ["15", "20"] {
+            let err = election(&["--renew-deadline", deadline])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("--renew-deadline ({deadline}s)"))
+                    && err.contains("--lease-duration (15s)"),
+                "{err}"
+            );
+        }
+        let err = election(&["--lease-duration", "8"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--renew-deadline (10s) must be shorter than --lease-duration (8s)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_retry_period_not_shorter_than_the_renew_deadline_is_refused_naming_both_flags() {
+        let err = election(&["--retry-period", "10"]).unwrap_err().to_string();
+        assert!(
+            err.contains("--retry-period (10s) must be shorter than --renew-deadline (10s)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_or_out_of_range_seconds_are_refused_by_the_parser() {
+        for (flag, value) in [
+            ("--retry-period", "0"),
+            ("--renew-deadline", "0"),
+            ("--lease-duration", "0"),
+            ("--lease-duration", "2147483648"),
+            ("--retry-period", "2s"),
+        ] {
+            let err = election(&[flag, value]).unwrap_err().to_string();
+            assert!(
+                err.contains(flag) && err.contains(value),
+                "{flag} {value}: {err}"
+            );
+        }
     }
 }

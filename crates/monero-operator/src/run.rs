@@ -10,20 +10,48 @@ use axum::extract::State as AxumState;
 use axum::http::StatusCode;
 use axum::routing::get;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::jiff::Timestamp;
 use kube::{Api, Client};
-use monero_reconciler::controller::leader::{LeaseConfig, Outcome, release, try_acquire};
+use monero_reconciler::controller::leader::{LeaseConfig, acquire, hold, release};
 use monero_reconciler::controller::metrics::Metrics;
 use monero_reconciler::controller::probe::RpcProbe;
 use monero_reconciler::controller::{self, Config, State};
 use prometheus::{Encoder, TextEncoder};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
-use crate::{LogFormat, RunArgs};
+use crate::{Election, LogFormat, RunArgs};
 
 /// How long the controllers get to finish after SIGTERM (the Deployment's
 /// grace period is 30 s).
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
+
+/// kube's default (30 s) would hold up readiness and every retry for long
+/// after an API server has stopped accepting connections.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest silence on a connection before its request fails, so that no API
+/// request hangs forever on a hung API server (kube sets none). It must exceed
+/// the 295 s after which kube's watcher gives up on a silent watch itself (the
+/// server ends a watch after 290 s, plus a 5 s margin): a shorter one would cut
+/// healthy, idle watches and turn each into an error and a relist.
+const READ_TIMEOUT: Duration = Duration::from_secs(330);
+
+const _: () = assert!(READ_TIMEOUT.as_secs() > 295, "would cut idle watches");
+
+/// kube's default is 295 s; a request body the API server does not take
+/// within this is not going to be taken.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long one check that the API server answers may take before it is tried again.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A release is a GET and a PUT; within the Deployment's grace period after
+/// the controllers' share of it.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest wait for aborted controllers after a lost lease; the step-down
+/// must end before the Lease can expire for the other replica.
+const STEP_DOWN_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 struct Http {
@@ -75,7 +103,19 @@ async fn shutdown_signal() {
     }
 }
 
-pub async fn run(args: &RunArgs) -> Result<()> {
+/// Bounds every API request of the operator (watches included), not only the
+/// Lease's, whose own deadline is enforced by the election.
+fn with_timeouts(mut config: kube::Config) -> kube::Config {
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(READ_TIMEOUT);
+    config.write_timeout = Some(WRITE_TIMEOUT);
+    // Counts the read timeout from each request, not from when its pooled
+    // connection went idle (the tradeoff is only for exec/attach, unused here).
+    config.reset_reader_on_write = true;
+    config
+}
+
+pub async fn run(args: &RunArgs, election: Election) -> Result<()> {
     init_logs(args.log_format);
     let metrics = Metrics::new().context("creating metrics")?;
     let ready = Arc::new(AtomicBool::new(false));
@@ -113,21 +153,32 @@ pub async fn run(args: &RunArgs) -> Result<()> {
             .into_future(),
     );
 
-    let client = Client::try_default()
+    let kube_config = kube::Config::infer()
         .await
         .context("no Kubernetes configuration (in-cluster or KUBECONFIG)")?;
+    let client =
+        Client::try_from(with_timeouts(kube_config)).context("creating the Kubernetes client")?;
     // Ready once the API server answers, not merely once a client is configured.
     loop {
         if *stop_rx.borrow() {
             server.await.ok();
             return Ok(());
         }
-        match client.apiserver_version().await {
-            Ok(v) => {
+        let mut rx = stop_rx.clone();
+        let answer = tokio::select! {
+            r = tokio::time::timeout(VERSION_TIMEOUT, client.apiserver_version()) => r,
+            _ = rx.wait_for(|s| *s) => continue,
+        };
+        match answer {
+            Ok(Ok(v)) => {
                 tracing::info!(version = %v.git_version, "connected to the API server");
                 break;
             }
-            Err(e) => tracing::warn!(error = %e, "cannot reach the API server yet"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot reach the API server yet"),
+            Err(_) => tracing::warn!(
+                timeout = ?VERSION_TIMEOUT,
+                "cannot reach the API server yet: no answer"
+            ),
         }
         let mut rx = stop_rx.clone();
         tokio::select! {
@@ -141,28 +192,26 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         name: args.lease_name.clone(),
         namespace: args.lease_namespace.clone(),
         identity: args.identity.clone(),
-        duration: Duration::from_secs(15),
-        renew: Duration::from_secs(5),
+        duration: election.lease_duration,
+        renew: election.retry_period,
     };
     let leases: Api<Lease> = Api::namespaced(client.clone(), &lease.namespace);
+    let mut renewed = None;
     if !args.no_leader_election {
-        tracing::info!(lease = %lease.name, identity = %lease.identity, "waiting to lead");
-        loop {
-            if *stop_rx.borrow() {
-                server.await.ok();
-                return Ok(());
-            }
-            match try_acquire(&leases, &lease, Timestamp::now()).await {
-                Ok(Outcome::Leader) => break,
-                Ok(Outcome::Follower) => {}
-                Err(e) => tracing::warn!(error = %e, "leader election"),
-            }
-            let mut rx = stop_rx.clone();
-            tokio::select! {
-                _ = tokio::time::sleep(lease.renew) => {},
-                _ = rx.wait_for(|s| *s) => {},
-            }
-        }
+        tracing::info!(
+            lease = %lease.name,
+            identity = %lease.identity,
+            duration = ?election.lease_duration,
+            renew_deadline = ?election.renew_deadline,
+            retry_period = ?election.retry_period,
+            "waiting to lead"
+        );
+        // An attempt that outlasts the renew deadline would leave no time to lead.
+        let Some(at) = acquire(&leases, &lease, election.renew_deadline, stopped()).await else {
+            server.await.ok();
+            return Ok(());
+        };
+        renewed = Some(at);
         tracing::info!("leading");
     }
 
@@ -173,52 +222,70 @@ pub async fn run(args: &RunArgs) -> Result<()> {
         ..Config::default()
     };
     let state = State::new(client, config, metrics, probe, args.identity.clone());
-    let controllers = tokio::spawn(controller::run(state, stop_rx.clone()));
+    let mut controllers = tokio::spawn(controller::run(state, stop_rx.clone()));
 
-    // Keep the lease while running; losing it means another replica leads, so stop.
-    let mut lost = false;
-    if !args.no_leader_election {
-        let mut last_renewed = tokio::time::Instant::now();
-        let mut rx = stop_rx.clone();
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(lease.renew) => {},
-                _ = rx.wait_for(|s| *s) => break,
+    // Keep the lease while running; losing it means another replica leads, or
+    // soon may, so stop at once.
+    let mut grace = SHUTDOWN_DEADLINE;
+    if let Some(at) = renewed {
+        match hold(&leases, &lease, election.renew_deadline, at, stopped()).await {
+            Ok(last) => {
+                // Nothing renews the Lease while the controllers finish: they
+                // may go on only until the renew deadline of the last renewal.
+                let left =
+                    (last + election.renew_deadline).saturating_duration_since(Instant::now());
+                grace = grace.min(left);
             }
-            match try_acquire(&leases, &lease, Timestamp::now()).await {
-                Ok(Outcome::Leader) => last_renewed = tokio::time::Instant::now(),
-                Ok(Outcome::Follower) => {
-                    lost = true;
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "renewing the lease");
-                    if last_renewed.elapsed() > lease.duration {
-                        lost = true;
-                        break;
-                    }
-                }
+            Err(lost) => {
+                tracing::error!(
+                    reason = %lost,
+                    "lost the lease; stopping the controllers and exiting so that one replica leads"
+                );
+                controllers.abort();
+                let wait = STEP_DOWN_GRACE.min(
+                    election
+                        .lease_duration
+                        .saturating_sub(election.renew_deadline)
+                        / 2,
+                );
+                let _ = tokio::time::timeout(wait, &mut controllers).await;
+                std::process::exit(1);
             }
         }
-    }
-    if lost {
-        tracing::error!("lost the lease; exiting so that one replica leads");
-        std::process::exit(1);
+    } else {
+        stopped().await;
     }
     // Reconciles in flight finish; a watch stuck retrying an unreachable API
-    // server must not keep the process past its grace period.
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, controllers)
-        .await
-        .is_err()
-    {
-        tracing::warn!("controllers did not stop within {SHUTDOWN_DEADLINE:?}; exiting anyway");
+    // server must not keep the process past its grace period, nor a leader
+    // past its renew deadline.
+    if tokio::time::timeout(grace, &mut controllers).await.is_err() {
+        tracing::warn!("controllers did not stop within {grace:?}; exiting anyway");
+        // Before the Lease is released: the next leader must not race them.
+        controllers.abort();
+        let _ = tokio::time::timeout(STEP_DOWN_GRACE, &mut controllers).await;
     }
-    if !args.no_leader_election
-        && let Err(e) = release(&leases, &lease).await
-    {
-        tracing::warn!(error = %e, "releasing the lease");
+    if renewed.is_some() {
+        match tokio::time::timeout(RELEASE_TIMEOUT, release(&leases, &lease)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "releasing the lease"),
+            Err(_) => tracing::warn!("releasing the lease: the API server did not answer"),
+        }
     }
     server.await.ok();
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_is_bounded_and_counted_from_when_it_is_sent() {
+        let c = with_timeouts(kube::Config::new("http://127.0.0.1:1".parse().unwrap()));
+        assert_eq!(c.connect_timeout, Some(CONNECT_TIMEOUT));
+        assert_eq!(c.read_timeout, Some(READ_TIMEOUT));
+        assert_eq!(c.write_timeout, Some(WRITE_TIMEOUT));
+        assert!(c.reset_reader_on_write);
+    }
 }

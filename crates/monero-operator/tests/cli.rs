@@ -159,3 +159,30 @@ fn render_uses_secrets_from_the_same_file_and_keeps_them_out_of_pods() {
     );
     assert!(text.contains("--rpc-login-file=/etc/monerod/rpc-login"));
 }
+
+#[test]
+fn run_refuses_election_timings_that_let_two_leaders_overlap() {
+    for (flags, want) in [
+        (
+            &["--lease-duration", "10", "--renew-deadline", "10"][..],
+            "--renew-deadline (10s) must be shorter than --lease-duration (10s)",
+        ),
+        (
+            &["--retry-period", "12"][..],
+            "--retry-period (12s) must be shorter than --renew-deadline (10s)",
+        ),
+    ] {
+        let mut args = vec!["run"];
+        args.extend(flags);
+        // Refused before any cluster is looked for.
+        let out = Command::new(env!("CARGO_BIN_EXE_monero-operator"))
+            .args(&args)
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flags:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(want), "{flags:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
