@@ -421,8 +421,11 @@ pub struct MonerodSpec {
     /// Extra monerod flags, appended in order after the operator's. A flag
     /// replaces the operator's flag of the same name; `--flag value` pairs stay
     /// together. A network flag (`--regtest`, ...) sets the network when
-    /// `network` is unset.
+    /// `network` is unset. At most 128 flags of 1024 characters each, so
+    /// that the StatefulSet that carries them stays far below the API
+    /// server's size limit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 128), inner(length(max = 1024)))]
     pub args: Vec<String>,
     /// CPU and memory. Default: requests only (no limits), sized by network.
     #[serde(default, skip_serializing_if = "Option::is_none")]

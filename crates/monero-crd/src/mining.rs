@@ -53,9 +53,11 @@ use crate::nodeset::default_replicas;
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MoneroMiningNodeSetSpec {
-    /// Number of miners. Default 1.
+    /// Number of miners. The status lists every miner, in the same object
+    /// as the spec, which must stay under the 1.5 MiB the API server stores:
+    /// hence at most 1000; split a larger farm into several sets. Default 1.
     #[serde(default = "default_replicas")]
-    #[schemars(range(min = 0, max = 10000))]
+    #[schemars(range(min = 0, max = 1000))]
     pub replicas: i32,
     /// Require miners on different topology domains (required pod anti-affinity).
     #[serde(default)]
@@ -89,8 +91,10 @@ pub struct XmrigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<PullPolicy>,
     /// xmrig flags, appended after the operator's (`$(id)` is the replica index).
-    /// A flag replaces the operator's flag of the same name.
+    /// A flag replaces the operator's flag of the same name. At most 128
+    /// flags of 1024 characters each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 128), inner(length(max = 1024)))]
     pub args: Vec<String>,
     /// CPU and memory. Default: requests of 1 CPU and 2600Mi (RandomX fast mode),
     /// no limits.
@@ -140,18 +144,21 @@ pub struct Pool {
     pub node_set: Option<String>,
     /// Pool login, usually a wallet address (`$(id)` is the replica index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
     pub user: Option<String>,
     /// The login from a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_secret_ref: Option<SecretKeyRef>,
     /// Pool password (`$(id)` is the replica index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
     pub pass: Option<String>,
     /// The password from a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass_secret_ref: Option<SecretKeyRef>,
     /// Rig identifier (`$(id)` is the replica index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
     pub rig_id: Option<String>,
     /// Connect with TLS.
     #[serde(default)]

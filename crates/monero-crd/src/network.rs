@@ -59,8 +59,10 @@ use crate::nodeset::NodeSpec;
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MoneroNetworkSpec {
-    /// Number of nodes. Scaling rewires every node's peers (and so rolls them).
-    /// Default 2.
+    /// Number of nodes. Scaling rewires every node's peers (and so rolls
+    /// them). Every node's config file lists every other node, so a large
+    /// network's files continue from the Secret `<name>-monerod` into
+    /// `<name>-monerod-1`, `-2`, ..., all mounted together. Default 2.
     #[serde(default = "default_network_replicas")]
     #[schemars(range(min = 0, max = 256))]
     pub replicas: i32,
