@@ -1174,3 +1174,640 @@ fn a_pod_monitor_selects_the_sets_pods_when_asked() {
             .any(|c| matches!(c, Child::PodMonitor(_)))
     );
 }
+
+#[test]
+fn the_disruption_budget_lets_unready_replicas_be_evicted() {
+    // During a days-long initial sync every replica is unready; the default
+    // policy would then refuse every eviction and block drains and the autoscaler.
+    for d in [
+        node_set(&nodeset(json!({"replicas": 3})), &ctx()).unwrap(),
+        network(&net(json!({"replicas": 3})), &ctx()).unwrap(),
+    ] {
+        let pdb = d
+            .children
+            .iter()
+            .find_map(|c| match c {
+                Child::PodDisruptionBudget(p) => Some(p.spec.clone().unwrap()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            pdb.unhealthy_pod_eviction_policy.as_deref(),
+            Some("AlwaysAllow")
+        );
+        assert_eq!(
+            pdb.max_unavailable,
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+        );
+    }
+}
+
+fn named(kind: &str, name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": kind,
+           "metadata": {"name": name, "namespace": "ns"}, "spec": spec})
+}
+
+/// Builds `obj` with the builder of its kind.
+fn build_any(obj: Value, c: &Context) -> Result<Desired, monero_reconciler::error::InvalidSpec> {
+    match obj["kind"].as_str().unwrap() {
+        "MoneroNodeSet" => node_set(&serde_json::from_value(obj).unwrap(), c),
+        "MoneroNetwork" => network(&serde_json::from_value(obj).unwrap(), c),
+        "MoneroMiningNodeSet" => mining_set(&serde_json::from_value(obj).unwrap(), c),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn names_that_are_not_service_names_are_refused() {
+    // The API server takes these as custom resource names (DNS subdomains),
+    // but not as the names of the Services made from them (DNS-1035 labels).
+    let cases = [
+        ("1nodes", "starts with '1'"),
+        ("my.nodes", "contains '.'"),
+        ("nodes-", "ends with '-'"),
+        ("Nodes", "contains 'N'"),
+    ];
+    for kind in ["MoneroNodeSet", "MoneroNetwork", "MoneroMiningNodeSet"] {
+        for (name, why) in cases {
+            let err = build_any(named(kind, name, json!({"replicas": 2})), &ctx()).unwrap_err();
+            assert_eq!(err.field, "metadata.name", "{kind} {name}");
+            assert!(err.message.contains(why), "{kind} {name}: {err}");
+            assert!(err.message.contains("DNS-1035"), "{err}");
+        }
+        for name in ["nodes", "a", "n0-des-2", &"n".repeat(52)] {
+            build_any(named(kind, name, json!({"replicas": 2})), &ctx())
+                .unwrap_or_else(|e| panic!("{kind} {name}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn labels_annotations_and_keys_the_api_server_refuses_are_refused() {
+    let long = "v".repeat(64);
+    let big = "a".repeat(monero_reconciler::build::MAX_ANNOTATION_BYTES);
+    let cases = [
+        (
+            json!({"pod": {"labels": {"team": long}}}),
+            "spec.pod.labels",
+            "at most 63",
+        ),
+        (
+            json!({"pod": {"labels": {"Bad.Prefix/x": "y"}}}),
+            "spec.pod.labels",
+            "prefix",
+        ),
+        (
+            json!({"pod": {"labels": {"x": "ends-"}}}),
+            "spec.pod.labels",
+            "ending alphanumeric",
+        ),
+        (
+            json!({"pod": {"annotations": {"has space": "y"}}}),
+            "spec.pod.annotations",
+            "has space",
+        ),
+        (
+            json!({"pod": {"annotations": {"big": big}}}),
+            "spec.pod.annotations",
+            "at most 262144",
+        ),
+        (
+            json!({"pod": {"nodeSelector": {"disk": "fast ssd"}}}),
+            "spec.pod.nodeSelector",
+            "fast ssd",
+        ),
+        (
+            json!({"topologyKey": "not a key"}),
+            "spec.topologyKey",
+            "not a key",
+        ),
+        (
+            json!({"exporter": {"podMonitor": {"labels": {"release": long}}}}),
+            "spec.exporter.podMonitor.labels",
+            "at most 63",
+        ),
+    ];
+    for kind in ["MoneroNodeSet", "MoneroMiningNodeSet"] {
+        for (spec, field, why) in &cases {
+            let err = build_any(named(kind, "set", spec.clone()), &ctx()).unwrap_err();
+            assert_eq!(err.field, *field, "{kind} {spec}");
+            assert!(err.message.contains(why), "{kind} {spec}: {err}");
+        }
+    }
+    // A network: the template's metadata, and its node settings under spec.template.spec.
+    let err = network(
+        &net(json!({"template": {"metadata": {"labels": {"x/y/z": "1"}}}})),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "spec.template.metadata.labels");
+    let err = network(
+        &net(json!({"template": {"spec": {"pod": {"labels": {"x": long}}}}})),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "spec.template.spec.pod.labels");
+    // The pod's annotations are the template's, the pod overrides' and the
+    // operator's together: two halves that fit alone do not fit together.
+    let half = "a".repeat(monero_reconciler::build::MAX_ANNOTATION_BYTES / 2);
+    let err = network(
+        &net(
+            json!({"template": {"metadata": {"annotations": {"a": half}},
+                    "spec": {"pod": {"annotations": {"b": half}}}}}),
+        ),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "spec.template.metadata.annotations");
+    let err = node_set(
+        &nodeset(json!({"service": {"annotations": {"big": "a".repeat(300_000)}}})),
+        &ctx(),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "spec.service.annotations");
+    // What the API server takes still passes.
+    node_set(
+        &nodeset(json!({
+            "topologyKey": "topology.kubernetes.io/zone",
+            "service": {"annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}},
+            "pod": {"labels": {"team": "", "app.example.com/tier": "v1.2_x-y"},
+                    "annotations": {"Example.COM/Note": "any text at all"},
+                    "nodeSelector": {"kubernetes.io/arch": "amd64"}}})),
+        &ctx(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_rpc_login_too_long_to_repeat_in_every_file_is_refused() {
+    let mut c = ctx();
+    c.secrets.insert(
+        "login".into(),
+        BTreeMap::from([
+            ("username".to_string(), b"alice".to_vec()),
+            ("password".to_string(), vec![b'p'; 1025]),
+        ]),
+    );
+    let err = network(
+        &net(
+            json!({"template": {"spec": {"monerod": {"rpc": {"login": {"secretName": "login"}}}}}}),
+        ),
+        &c,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.field,
+        "spec.template.spec.monerod.rpc.login.passwordKey"
+    );
+    assert!(err.message.contains("at most 1024"), "{err}");
+}
+
+/// The config Secrets of a build, in order, and the volume the pods mount them by.
+fn config_secrets<'a>(d: &'a Desired, base: &str) -> Vec<&'a Secret> {
+    d.children
+        .iter()
+        .filter_map(|c| match c {
+            Child::Secret(s) => Some(s.as_ref()),
+            _ => None,
+        })
+        .filter(|s| {
+            let n = s.metadata.name.as_deref().unwrap();
+            n == base
+                || n.strip_prefix(base)
+                    .and_then(|r| r.strip_prefix('-'))
+                    .is_some_and(|i| i.parse::<u32>().is_ok())
+        })
+        .collect()
+}
+
+fn config_volume(d: &Desired) -> &k8s_openapi::api::core::v1::Volume {
+    pod(d)
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "config")
+        .unwrap()
+}
+
+fn data_bytes(s: &Secret) -> usize {
+    s.data.iter().flatten().map(|(_, v)| v.0.len()).sum()
+}
+
+#[test]
+fn a_large_network_spreads_its_peer_files_over_several_secrets() {
+    let n = 120;
+    let name = "n".repeat(48);
+    let obj = named("MoneroNetwork", &name, json!({"replicas": n}));
+    let d = build_any(obj, &ctx()).unwrap();
+    let base = format!("{name}-monerod");
+    let secrets = config_secrets(&d, &base);
+    assert!(secrets.len() > 1, "{}", secrets.len());
+    let names: Vec<String> = secrets
+        .iter()
+        .map(|s| s.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names[0], base);
+    assert_eq!(names[1], format!("{base}-1"));
+    // One volume shows every Secret's files in /etc/monerod, as one Secret did.
+    let projected = config_volume(&d).projected.as_ref().unwrap();
+    let sources: Vec<String> = projected
+        .sources
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|s| s.secret.as_ref().unwrap().name.clone())
+        .collect();
+    assert_eq!(sources, names);
+    assert_eq!(projected.default_mode, Some(0o440));
+    // Every node still has its own file naming exactly the others, once.
+    let mut files = BTreeMap::new();
+    for s in &secrets {
+        assert!(
+            data_bytes(s) <= monero_reconciler::build::CONFIG_SECRET_BYTES,
+            "{}",
+            data_bytes(s)
+        );
+        assert!(s.metadata.labels.as_ref().unwrap()["app.kubernetes.io/instance"] == name);
+        for (k, v) in s.data.as_ref().unwrap() {
+            assert!(files.insert(k.clone(), v.0.clone()).is_none(), "{k} twice");
+        }
+    }
+    assert_eq!(files.len(), n);
+    let conf = String::from_utf8(files[&format!("{name}-7.conf")].clone()).unwrap();
+    let peers = conf
+        .lines()
+        .filter(|l| l.starts_with("add-exclusive-node="))
+        .count();
+    assert_eq!(peers, n - 1);
+    assert!(!conf.contains(&format!("{name}-7.ns.")));
+    // A small network keeps its one Secret volume.
+    let small = network(&net(json!({"replicas": 3})), &ctx()).unwrap();
+    assert_eq!(config_secrets(&small, "regtest-monerod").len(), 1);
+    assert_eq!(
+        config_volume(&small)
+            .secret
+            .as_ref()
+            .unwrap()
+            .secret_name
+            .as_deref(),
+        Some("regtest-monerod")
+    );
+}
+
+#[test]
+fn a_large_mining_set_without_id_shares_one_config_file() {
+    // An integrated address is 106 characters; two pools with one make a
+    // file of about 900 bytes, a thousand of them more than a Secret's share.
+    let wallet = filler("4", 106);
+    let pool = json!({"url": "pool.example.com:443", "user": wallet, "tls": true});
+    let m = miners(json!({"replicas": 1000, "xmrig": {"config": {"pools": [pool, pool]}}}));
+    let d = mining_set(&m, &ctx()).unwrap();
+    let secrets = config_secrets(&d, "miners-xmrig");
+    assert_eq!(secrets.len(), 1);
+    let keys: Vec<&String> = secrets[0].data.as_ref().unwrap().keys().collect();
+    assert_eq!(keys, ["config.json"]);
+    assert!(args(&d, "xmrig").contains(&"--config=/etc/xmrig/config.json".to_string()));
+    // With $(id), each replica needs its own file: spread over Secrets in
+    // replica order, so that scaling up appends to the last one.
+    let pool = json!({"url": "pool.example.com:443", "user": wallet, "rigId": "rig-$(id)"});
+    let m = miners(json!({"replicas": 1000, "xmrig": {"config": {"pools": [pool, pool]}}}));
+    let d = mining_set(&m, &ctx()).unwrap();
+    let secrets = config_secrets(&d, "miners-xmrig");
+    assert!(secrets.len() > 1, "{}", secrets.len());
+    assert!(args(&d, "xmrig").contains(&"--config=/etc/xmrig/config-$(id).json".to_string()));
+    assert!(
+        secrets[0]
+            .data
+            .as_ref()
+            .unwrap()
+            .contains_key("config-1.json")
+            && secrets[1].data.as_ref().unwrap().keys().all(|k| k
+                .trim_start_matches("config-")
+                .trim_end_matches(".json")
+                .parse::<usize>()
+                .unwrap()
+                > 1)
+    );
+    let total: usize = secrets.iter().map(|s| s.data.as_ref().unwrap().len()).sum();
+    assert_eq!(total, 1000);
+    let sources = config_volume(&d)
+        .projected
+        .as_ref()
+        .unwrap()
+        .sources
+        .as_ref()
+        .unwrap();
+    assert_eq!(sources.len(), secrets.len());
+    // A small set keeps one file per replica in one Secret volume.
+    let pool = json!({"url": "pool.example.com:443", "user": "4Wallet"});
+    let d = mining_set(
+        &miners(json!({"replicas": 3, "xmrig": {"config": {"pools": [pool]}}})),
+        &ctx(),
+    )
+    .unwrap();
+    assert!(
+        secret(&d, "miners-xmrig")
+            .data
+            .as_ref()
+            .unwrap()
+            .contains_key("config-2.json")
+    );
+    assert!(config_volume(&d).secret.is_some());
+}
+
+/// A bound of the CRD schema of `kind`: `key` (maximum, maxItems, maxLength)
+/// of the property at `path` below `spec` ("[]" steps into array items).
+fn schema_max(kind: &str, path: &str, key: &str) -> usize {
+    let crd = monero_crd::crds()
+        .into_iter()
+        .find(|c| c.spec.names.kind == kind)
+        .unwrap();
+    let mut s = serde_json::to_value(
+        crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap()["properties"]["spec"]
+        .clone();
+    for step in path.split('.') {
+        s = if step == "[]" {
+            s["items"].clone()
+        } else {
+            s["properties"][step].clone()
+        };
+    }
+    // Schemars writes `maximum` as a float (256.0), the lengths as integers.
+    s[key]
+        .as_u64()
+        .or_else(|| s[key].as_f64().map(|f| f as u64))
+        .unwrap_or_else(|| panic!("{kind} {path} has no {key}: {s}")) as usize
+}
+
+/// The size of every child as the API server would receive it, checked
+/// against its limits, and printed (`cargo test -- --nocapture`).
+fn assert_every_child_fits(what: &str, d: &Desired) -> usize {
+    use monero_reconciler::build::{MAX_OBJECT_BYTES, MAX_SECRET_BYTES};
+    let mut secrets = 0;
+    let mut largest_secret = (0, 0, String::new());
+    for c in &d.children {
+        let json = serde_json::to_vec(c).unwrap().len();
+        assert!(
+            json < MAX_OBJECT_BYTES,
+            "{what}: {} is {json} bytes",
+            c.describe()
+        );
+        if let Child::Secret(s) = c {
+            let data = data_bytes(s);
+            assert!(
+                data < MAX_SECRET_BYTES,
+                "{what}: {} holds {data} bytes",
+                c.describe()
+            );
+            secrets += data;
+            if data > largest_secret.0 {
+                largest_secret = (data, json, c.describe());
+            }
+        } else if !c
+            .describe()
+            .rsplit_once('-')
+            .is_some_and(|(_, i)| i != "0" && i.parse::<u32>().is_ok())
+        {
+            eprintln!("{what}: {} is {json} bytes of JSON", c.describe());
+        }
+    }
+    let n_secrets = d
+        .children
+        .iter()
+        .filter(|c| matches!(c, Child::Secret(_)))
+        .count();
+    eprintln!(
+        "{what}: {n_secrets} Secrets, {secrets} bytes of data; the largest, {}, {} bytes of data, {} of JSON",
+        largest_secret.2, largest_secret.0, largest_secret.1
+    );
+    let template = serde_json::to_vec(&sts(d).spec.as_ref().unwrap().template)
+        .unwrap()
+        .len();
+    eprintln!("{what}: pod template {template} bytes");
+    template
+}
+
+/// A string of `n` characters that survives every check: a flag, a wallet.
+fn filler(prefix: &str, n: usize) -> String {
+    let mut s = prefix.to_string();
+    while s.len() < n {
+        s.push('x');
+    }
+    s
+}
+
+#[test]
+fn every_object_fits_the_api_server_at_the_crds_maximum() {
+    use monero_reconciler::build::{MAX_ANNOTATION_BYTES, MAX_CONFIG_SECRETS, MAX_OBJECT_BYTES};
+    let ns = "s".repeat(63);
+    let mut c = ctx();
+    c.secrets.insert(
+        "login".into(),
+        BTreeMap::from([
+            ("username".to_string(), vec![b'u'; 1024]),
+            ("password".to_string(), vec![b'p'; 1024]),
+        ]),
+    );
+    // The user's unbounded maps at what one object may carry: annotations
+    // just under the limit (with the operator's), a hundred of the longest labels.
+    let annotations = json!({"note": "a".repeat(MAX_ANNOTATION_BYTES - 1024)});
+    let labels: serde_json::Map<String, Value> = (0..100)
+        .map(|i| {
+            let key = format!("{}{i:03}/{}", "p".repeat(250), "k".repeat(63));
+            (key, json!("v".repeat(63)))
+        })
+        .collect();
+    let tolerations: Vec<Value> = (0..50)
+        .map(|i| json!({"key": format!("example.com/taint-{i}"), "operator": "Exists", "effect": "NoSchedule"}))
+        .collect();
+    let node_spec = |kind: &str, args_path: &str| {
+        let at = |p: &str| {
+            [args_path, p]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        let max_args = schema_max(kind, &at("monerod.args"), "maxItems");
+        let arg_len = schema_max(kind, &at("monerod.args.[]"), "maxLength");
+        let mut args: Vec<String> = (1..max_args)
+            .map(|i| filler(&format!("--flag-{i}="), arg_len))
+            .collect();
+        args.insert(0, "--regtest".into());
+        json!({
+            "monerod": {"args": args, "zmq": true,
+                        "rpc": {"login": {"secretName": "login"}}},
+            "tor": {"enabled": true}, "i2p": {"enabled": true},
+            "exporter": {"podMonitor": {"enabled": true, "labels": {"release": "prometheus"}}},
+            "service": {"annotations": annotations},
+            "pod": {"labels": labels, "tolerations": tolerations},
+        })
+    };
+
+    // A MoneroNetwork: every node's file names every other node, O(n²).
+    let n = schema_max("MoneroNetwork", "replicas", "maximum");
+    // The longest name that leaves room for the children's suffixes.
+    let name = "n".repeat(63 - 11);
+    let mut obj = named(
+        "MoneroNetwork",
+        &name,
+        json!({"replicas": n,
+        "template": {"metadata": {"annotations": annotations},
+                     "spec": node_spec("MoneroNetwork", "template.spec")}}),
+    );
+    obj["metadata"]["namespace"] = json!(ns);
+    let d = build_any(obj, &c).unwrap();
+    let template = assert_every_child_fits(&format!("MoneroNetwork of {n}"), &d);
+    assert!(template < MAX_OBJECT_BYTES / 3, "{template}");
+    let config = config_secrets(&d, &format!("{name}-monerod"));
+    assert!(config.len() <= MAX_CONFIG_SECRETS);
+    let files: usize = config.iter().map(|s| s.data.as_ref().unwrap().len()).sum();
+    assert_eq!(files, n + 1, "a file per node and rpc-login");
+
+    // A MoneroNodeSet at its maximum.
+    let n = schema_max("MoneroNodeSet", "replicas", "maximum");
+    let mut obj = named("MoneroNodeSet", &name, json!({"replicas": n}));
+    obj["spec"] = json!({"replicas": n});
+    if let Value::Object(extra) = node_spec("MoneroNodeSet", "") {
+        obj["spec"].as_object_mut().unwrap().extend(extra);
+    }
+    obj["spec"]["pod"]["annotations"] = annotations.clone();
+    obj["metadata"]["namespace"] = json!(ns);
+    let d = build_any(obj, &c).unwrap();
+    let template = assert_every_child_fits(&format!("MoneroNodeSet of {n}"), &d);
+    assert!(template < MAX_OBJECT_BYTES / 3, "{template}");
+    // The identity Secret the controller makes for it: a Tor and an I2P key per replica.
+    let tor = monero_anon::tor::OnionKey::generate()
+        .unwrap()
+        .secret_file();
+    let i2p = monero_anon::i2p::Destination::generate()
+        .unwrap()
+        .keys_file()
+        .to_vec();
+    let mut ids: BTreeMap<String, k8s_openapi::ByteString> = (0..n)
+        .flat_map(|i| {
+            [
+                (format!("{name}-{i}.tor"), tor.clone()),
+                (format!("{name}-{i}.i2p"), i2p.clone()),
+            ]
+        })
+        .map(|(k, v)| (k, k8s_openapi::ByteString(v)))
+        .collect();
+    ids.insert("rpc.tor".into(), k8s_openapi::ByteString(tor.clone()));
+    let ids = Secret {
+        data: Some(ids),
+        ..Secret::default()
+    };
+    let json = serde_json::to_vec(&ids).unwrap().len();
+    eprintln!(
+        "MoneroNodeSet of {n}: identities Secret {} bytes of data, {json} of JSON",
+        data_bytes(&ids)
+    );
+    assert!(data_bytes(&ids) < monero_reconciler::build::MAX_SECRET_BYTES);
+    assert!(json < MAX_OBJECT_BYTES);
+
+    // A MoneroMiningNodeSet: max replicas, max pools, every pool string at its longest.
+    let n = schema_max("MoneroMiningNodeSet", "replicas", "maximum");
+    let pools_path = "xmrig.config.pools";
+    let max_pools = schema_max("MoneroMiningNodeSet", pools_path, "maxItems");
+    let len = |f: &str| {
+        schema_max(
+            "MoneroMiningNodeSet",
+            &format!("{pools_path}.[].{f}"),
+            "maxLength",
+        )
+    };
+    let pools = |id: &str| -> Vec<Value> {
+        (0..max_pools)
+            .map(|i| {
+                json!({"url": filler(&format!("pool{i}.example.com:443/"), len("url")),
+                       "user": filler(&format!("4{id}"), len("user")),
+                       "pass": filler(id, len("pass")),
+                       "rigId": filler(id, len("rigId")),
+                       "tls": true, "keepalive": true})
+            })
+            .collect()
+    };
+    let max_args = schema_max("MoneroMiningNodeSet", "xmrig.args", "maxItems");
+    let arg_len = schema_max("MoneroMiningNodeSet", "xmrig.args.[]", "maxLength");
+    let xargs: Vec<String> = (0..max_args)
+        .map(|i| filler(&format!("--flag-{i}="), arg_len))
+        .collect();
+    let mining = |pools: Vec<Value>| {
+        let mut obj = named(
+            "MoneroMiningNodeSet",
+            &name,
+            json!({"replicas": n,
+            "xmrig": {"args": xargs, "config": {"pools": pools, "donateLevel": 1,
+                      "cpu": {"maxThreadsHint": 50, "priority": 2}}},
+            "exporter": {"podMonitor": {"enabled": true}},
+            "pod": {"labels": labels, "annotations": annotations, "tolerations": tolerations}}),
+        );
+        obj["metadata"]["namespace"] = json!(ns);
+        obj
+    };
+    // Without $(id): every replica's file would be the same, so they share one.
+    let d = build_any(mining(pools("")), &c).unwrap();
+    let template = assert_every_child_fits(&format!("MoneroMiningNodeSet of {n}"), &d);
+    assert!(template < MAX_OBJECT_BYTES / 3, "{template}");
+    // With $(id) in every pool, each replica needs its own copy of the longest
+    // config: more than the Secrets a set may have, refused with the reason.
+    let err = build_any(mining(pools("$(id)")), &c).unwrap_err();
+    assert_eq!(err.field, "spec.xmrig.config");
+    assert!(err.message.contains("Secrets"), "{err}");
+    eprintln!("MoneroMiningNodeSet of {n}, {max_pools} longest pools with $(id): {err}");
+    // The usual $(id), in a rig id, fits at the maximum.
+    let usual = vec![
+        json!({"url": "pool.example.com:443", "user": filler("4", 106), "rigId": "rig-$(id)", "tls": true}),
+    ];
+    let d = build_any(mining(usual), &c).unwrap();
+    assert_every_child_fits(
+        &format!("MoneroMiningNodeSet of {n}, one pool with $(id)"),
+        &d,
+    );
+
+    // The status lists every replica, in the same object as the spec: at the
+    // maxima it too stays under the limit, with room for the spec.
+    for (kind, replicas, miner) in [
+        (
+            "MoneroNodeSet",
+            schema_max("MoneroNodeSet", "replicas", "maximum"),
+            false,
+        ),
+        ("MoneroMiningNodeSet", n, true),
+    ] {
+        let row = |i: usize| monero_crd::ReplicaStatus {
+            name: format!("{name}-{i}"),
+            ready: true,
+            height: (!miner).then_some(3_000_000),
+            target_height: (!miner).then_some(3_000_000),
+            synchronized: (!miner).then_some(true),
+            incoming_connections: (!miner).then_some(100),
+            outgoing_connections: (!miner).then_some(12),
+            version: Some("0.18.4.0-release".into()),
+            onion_address: (!miner).then(|| format!("{}.onion", "o".repeat(56))),
+            i2p_address: (!miner).then(|| format!("{}.b32.i2p", "i".repeat(52))),
+            hashrate: miner.then_some(12_345),
+            shares_accepted: miner.then_some(123_456),
+            shares_rejected: miner.then_some(1_234),
+            message: Some("x".repeat(120)),
+        };
+        let status = monero_crd::SetStatus {
+            nodes: (0..replicas).map(row).collect(),
+            ..monero_crd::SetStatus::default()
+        };
+        let json = serde_json::to_vec(&status).unwrap().len();
+        eprintln!("{kind} of {replicas}: status {json} bytes");
+        assert!(json < MAX_OBJECT_BYTES / 2, "{kind}: {json}");
+    }
+}

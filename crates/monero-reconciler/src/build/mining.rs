@@ -6,6 +6,9 @@
 //! args. The typed config becomes one xmrig config file per index in a Secret
 //! (it may hold pool passwords); the pod picks its own with `$(id)`. Scaling
 //! adds files without changing the others, so it rolls no running miner.
+//! Files that outgrow one Secret continue in further Secrets, unless they
+//! would all be the same (no `$(id)` in the config): then the replicas share
+//! one, since a thousand copies of a config buy nothing.
 //!
 //! xmrig serves its HTTP API on the pod's loopback only, behind an access
 //! token, and the exporter sidecar reads it from there: hashrate and shares
@@ -30,6 +33,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use monero_crd::{MoneroMiningNodeSet, Pool, XmrigConfig};
 use serde_json::{Value, json};
 
+use super::limits::{
+    CONFIG_SECRET_BYTES, check_annotation_size, check_labels, check_pod_overrides, check_sizes,
+    config_volume, qualified_name_problem,
+};
 use super::pod::{
     anti_affinity, apply_overrides, container_security, exporter_container, exporter_readiness,
     field_env, mount, pod_labels, pod_monitor, pod_security, requests, scrape_annotations,
@@ -44,6 +51,8 @@ use crate::error::InvalidSpec;
 pub const XMRIG_WORKLOAD: &str = "xmrig";
 const CONFIG_DIR: &str = "/etc/xmrig";
 const ID_PLACEHOLDER: &str = "$(id)";
+/// The one config file of a large set whose config has no `$(id)`.
+const SHARED_CONFIG: &str = "config.json";
 /// Port of xmrig's HTTP API, bound to the pod's 127.0.0.1.
 pub const XMRIG_API_PORT: u16 = 18092;
 /// Where the API Secret is mounted, in xmrig (its `http.json`) and in the
@@ -132,6 +141,15 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
     if spec.replicas < 0 {
         return Err(invalid(&owner, "spec.replicas", "must not be negative"));
     }
+    check_pod_overrides(&owner, "spec.pod", &spec.pod)?;
+    if let Some(why) = qualified_name_problem(&spec.topology_key) {
+        return Err(invalid(&owner, "spec.topologyKey", why));
+    }
+    check_labels(
+        &owner,
+        "spec.exporter.podMonitor.labels",
+        &spec.exporter.pod_monitor.labels,
+    )?;
     let x = &spec.xmrig;
     let selector = owner.selector_labels(XMRIG_WORKLOAD);
     let secret_name = format!("{}-xmrig", owner.name);
@@ -150,6 +168,7 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
         ));
     }
     let mut hash = String::new();
+    let mut config_vol = None;
     if let Some(config) = &x.config {
         let template = xmrig_config(&owner, config, ctx)?;
         let text = serde_json::to_string_pretty(&template).map_err(|e| {
@@ -162,21 +181,41 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
         // The hash covers the config before $(id) is filled in, so adding
         // replicas does not roll the running ones.
         hash = config_hash([("config.json", text.as_bytes())]);
-        let data = (0..spec.replicas)
-            .map(|i| {
-                (
-                    format!("config-{i}.json"),
-                    ByteString(text.replace(ID_PLACEHOLDER, &i.to_string()).into_bytes()),
-                )
-            })
-            .collect();
-        children.push(Child::Secret(Box::new(Secret {
-            metadata: owner.child_meta(&secret_name, XMRIG_WORKLOAD),
-            data: Some(data),
-            type_: Some("Opaque".into()),
-            ..Secret::default()
-        })));
-        defaults.push(format!("--config={CONFIG_DIR}/config-$(id).json"));
+        let replicas = usize::try_from(spec.replicas).unwrap_or_default();
+        // Identical files for every replica would only multiply the config
+        // by the replicas: past one Secret's worth, they share one file.
+        let shared = !text.contains(ID_PLACEHOLDER)
+            && replicas.saturating_mul(text.len()) > CONFIG_SECRET_BYTES;
+        let files: Vec<(String, Vec<u8>)> = if shared {
+            defaults.push(format!("--config={CONFIG_DIR}/{SHARED_CONFIG}"));
+            vec![(SHARED_CONFIG.to_string(), text.into_bytes())]
+        } else {
+            defaults.push(format!("--config={CONFIG_DIR}/config-$(id).json"));
+            (0..spec.replicas)
+                .map(|i| {
+                    (
+                        format!("config-{i}.json"),
+                        text.replace(ID_PLACEHOLDER, &i.to_string()).into_bytes(),
+                    )
+                })
+                .collect()
+        };
+        // In replica order, so that scaling up only appends to the last Secret.
+        let config = config_volume(
+            &owner,
+            XMRIG_WORKLOAD,
+            &secret_name,
+            "config",
+            files,
+            "spec.xmrig.config",
+        )?;
+        children.extend(
+            config
+                .secrets
+                .into_iter()
+                .map(|s| Child::Secret(Box::new(s))),
+        );
+        config_vol = Some(config.volume);
     }
     children.push(Child::Service(Box::new(Service {
         metadata: owner.child_meta(&headless_name, XMRIG_WORKLOAD),
@@ -203,22 +242,14 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
         volumes.push(api_volume(&owner, "xmrig-api", XMRIG_API_CONFIG_KEY));
         volumes.push(api_volume(&owner, "xmrig-api-token", XMRIG_API_TOKEN_KEY));
     }
-    if x.config.is_some() {
+    if let Some(volume) = config_vol {
         mounts.push(VolumeMount {
             name: "config".into(),
             mount_path: CONFIG_DIR.into(),
             read_only: Some(true),
             ..VolumeMount::default()
         });
-        volumes.push(Volume {
-            name: "config".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret_name),
-                default_mode: Some(0o440),
-                ..SecretVolumeSource::default()
-            }),
-            ..Volume::default()
-        });
+        volumes.push(volume);
     }
     let container = Container {
         name: "xmrig".into(),
@@ -278,6 +309,7 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
     if exporter_on {
         annotations.extend(scrape_annotations());
     }
+    check_annotation_size(&owner, "spec.pod.annotations", &annotations)?;
     let sts = StatefulSet {
         metadata: owner.child_meta(&owner.name, XMRIG_WORKLOAD),
         spec: Some(StatefulSetSpec {
@@ -312,6 +344,7 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
             XMRIG_WORKLOAD,
         ))));
     }
+    check_sizes(&owner, &children)?;
     Ok(Desired {
         children,
         selector: owner.selector_string(XMRIG_WORKLOAD),

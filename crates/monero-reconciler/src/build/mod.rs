@@ -4,6 +4,7 @@
 //! by field and printed by `monero-operator render`.
 
 mod anon;
+mod limits;
 mod meta;
 mod mining;
 mod node;
@@ -18,6 +19,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use anon::{MONEROD_CONFIG, generated_identities, identity_secret_name};
+pub use limits::{
+    CONFIG_SECRET_BYTES, MAX_ANNOTATION_BYTES, MAX_CONFIG_SECRETS, MAX_OBJECT_BYTES,
+    MAX_SECRET_BYTES,
+};
 pub use meta::{CONFIG_HASH_ANNOTATION, INSTANCE_LABEL, MANAGER, NAME_LABEL, Owner, PART_OF_LABEL};
 pub use mining::{
     XMRIG_API_CONFIG_KEY, XMRIG_API_PORT, XMRIG_API_TOKEN_KEY, xmrig_api_secret,
@@ -209,9 +214,22 @@ pub(crate) fn invalid(owner: &Owner, field: &str, message: impl Into<String>) ->
     }
 }
 
-/// Kubernetes names of children must fit in 63 characters (Service names and
-/// the StatefulSet's pod labels); refuse a name that would not.
+/// The resource's name becomes the name of its Services (`NAME`,
+/// `NAME-headless`, `NAME-i`) and a label value, so it must be a DNS-1035
+/// label: the API server accepts a custom resource named `1nodes` or
+/// `my.nodes`, and would then refuse every Service apply. It must also leave
+/// room for the children's suffixes within 63 characters (Service names and
+/// the StatefulSet's pod labels).
 pub(crate) fn check_name(owner: &Owner, longest_suffix: usize) -> Result<(), InvalidSpec> {
+    if let Some(why) = limits::dns1035_problem(&owner.name) {
+        return Err(invalid(
+            owner,
+            "metadata.name",
+            format!(
+                "{why} (its Services are named after it, and a Service name is a DNS-1035 label)"
+            ),
+        ));
+    }
     // StatefulSet pods get a controller-revision-hash label of name + 11 characters.
     let max = 63 - longest_suffix.max(11);
     if owner.name.len() > max {

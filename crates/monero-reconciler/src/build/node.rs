@@ -2,7 +2,8 @@
 //! MoneroNetwork (a closed mesh of nodes that only know each other).
 //!
 //! Both become one StatefulSet with a volume per replica, a headless Service,
-//! a client Service, a Secret holding monerod's config file, and a
+//! a client Service, a Secret holding monerod's config file (a large
+//! network's n² of peer lines continue in further Secrets), and a
 //! PodDisruptionBudget when there is more than one replica. A network also gets
 //! one ClusterIP Service per node: monerod resolves `--add-exclusive-node`
 //! names once, at start, so a peer must have a name that resolves before its
@@ -10,15 +11,14 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
     StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec,
-    PodTemplateSpec, Probe, Secret, SecretVolumeSource, Service, ServicePort, ServiceSpec,
-    TCPSocketAction, Volume, VolumeResourceRequirements,
+    PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -26,6 +26,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use monero_crd::{Clearnet, MoneroNetwork, MoneroNodeSet, Network, NodeSpec, Ports, Readiness};
 
+use super::limits::{self, check_annotation_size, check_labels, check_sizes, config_volume};
 use super::pod::{
     EXPORTER_PORT, anti_affinity, apply_overrides, container_security, exporter_container,
     exporter_readiness, field_env, mount, pod_labels, pod_monitor, pod_security, port, requests,
@@ -47,6 +48,10 @@ pub const CONFIG_DIR: &str = "/etc/monerod";
 pub const LOGIN_FILE_KEY: &str = "rpc-login";
 /// Default grace period: time for monerod to flush and close its LMDB database.
 pub const MONEROD_GRACE_SECONDS: i64 = 300;
+/// The longest RPC user name, and password, taken from a user's Secret. A
+/// network repeats the login in every node's file, so an unbounded one would
+/// multiply into more config than Secrets hold.
+pub const MAX_LOGIN_BYTES: usize = 1024;
 
 /// Which kind a node workload is built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +164,8 @@ fn build(
     let ports = net.ports();
     let login = login(owner, node, field, ctx)?;
 
+    check_user_metadata(owner, node, extra, field)?;
+
     // The config Secret: monerod.conf (NodeSet) or one file per node (Network).
     let mut files: BTreeMap<String, String> = BTreeMap::new();
     let login_line = login
@@ -188,22 +195,28 @@ fn build(
         files.insert(LOGIN_FILE_KEY.into(), format!("{u}:{p}\n"));
     }
     let hash = config_hash(files.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
-    let config_secret_name = format!("{}-monerod", owner.name);
-    let secret = Secret {
-        metadata: owner.child_meta(&config_secret_name, MONEROD_WORKLOAD),
-        data: Some(
-            files
-                .into_iter()
-                .map(|(k, v)| (k, ByteString(v.into_bytes())))
-                .collect(),
-        ),
-        type_: Some("Opaque".into()),
-        ..Secret::default()
-    };
+    // A network's files grow as n², one peer list per node: past one Secret's
+    // worth they continue in `NAME-monerod-1`, ... (a 256-node network with the
+    // longest names needs 24), all mounted at the same directory.
+    let config = config_volume(
+        owner,
+        MONEROD_WORKLOAD,
+        &format!("{}-monerod", owner.name),
+        "config",
+        files
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect(),
+        "spec.replicas",
+    )?;
 
     let selector = owner.selector_labels(MONEROD_WORKLOAD);
     let headless_name = format!("{}-headless", owner.name);
-    let mut children = vec![Child::Secret(Box::new(secret))];
+    let mut children: Vec<Child> = config
+        .secrets
+        .into_iter()
+        .map(|s| Child::Secret(Box::new(s)))
+        .collect();
     children.push(Child::Service(Box::new(headless_service(
         owner,
         &headless_name,
@@ -228,10 +241,10 @@ fn build(
         ctx,
         &args,
         net,
-        &config_secret_name,
+        config.volume,
         &hash,
         login.is_some(),
-    );
+    )?;
     let sts = StatefulSet {
         metadata: owner.child_meta(&owner.name, MONEROD_WORKLOAD),
         spec: Some(StatefulSetSpec {
@@ -271,10 +284,39 @@ fn build(
             MONEROD_WORKLOAD,
         ))));
     }
+    check_sizes(owner, &children)?;
     Ok(Desired {
         children,
         selector: owner.selector_string(MONEROD_WORKLOAD),
     })
+}
+
+/// The user's labels, annotations, node selector and topology key reach the
+/// pods, the client Service and the PodMonitor as they are; refuse what the
+/// API server would refuse there.
+fn check_user_metadata(
+    owner: &Owner,
+    node: &NodeSpec,
+    extra: ExtraMeta<'_>,
+    field: &str,
+) -> Result<(), InvalidSpec> {
+    if let Some((labels, annotations)) = extra {
+        check_labels(owner, "spec.template.metadata.labels", labels)?;
+        limits::check_annotation_keys(owner, "spec.template.metadata.annotations", annotations)?;
+    }
+    limits::check_pod_overrides(owner, &format!("{field}.pod"), &node.pod)?;
+    if let Some(why) = limits::qualified_name_problem(&node.topology_key) {
+        return Err(invalid(owner, &format!("{field}.topologyKey"), why));
+    }
+    let service = format!("{field}.service.annotations");
+    limits::check_annotation_keys(owner, &service, &node.service.annotations)?;
+    check_annotation_size(owner, &service, &node.service.annotations)?;
+    check_labels(
+        owner,
+        &format!("{field}.exporter.podMonitor.labels"),
+        &node.exporter.pod_monitor.labels,
+    )?;
+    Ok(())
 }
 
 /// The pod name of replica `i`.
@@ -316,6 +358,22 @@ fn login(
                 l.secret_name
             ),
         ));
+    }
+    for (what, value, key) in [
+        ("user name", &user, "usernameKey"),
+        ("password", &pass, "passwordKey"),
+    ] {
+        if value.len() > MAX_LOGIN_BYTES {
+            return Err(invalid(
+                owner,
+                &format!("{f}.{key}"),
+                format!(
+                    "the {what} in Secret {} is {} bytes; at most {MAX_LOGIN_BYTES}",
+                    l.secret_name,
+                    value.len()
+                ),
+            ));
+        }
     }
     if pass.contains(['\n', '\r']) {
         return Err(invalid(
@@ -415,10 +473,10 @@ fn pod_template(
     ctx: &Context,
     args: &[String],
     net: Network,
-    config_secret: &str,
+    config: Volume,
     hash: &str,
     has_login: bool,
-) -> PodTemplateSpec {
+) -> Result<PodTemplateSpec, InvalidSpec> {
     let ports = &net.ports();
     let m = &node.monerod;
     let mut container_ports = vec![port("p2p", ports.p2p), port("rpc", ports.restricted_rpc)];
@@ -524,15 +582,7 @@ fn pod_template(
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
         volumes: Some(vec![
-            Volume {
-                name: "config".into(),
-                secret: Some(SecretVolumeSource {
-                    secret_name: Some(config_secret.into()),
-                    default_mode: Some(0o440),
-                    ..SecretVolumeSource::default()
-                }),
-                ..Volume::default()
-            },
+            config,
             Volume {
                 name: "tmp".into(),
                 empty_dir: Some(EmptyDirVolumeSource::default()),
@@ -564,7 +614,12 @@ fn pod_template(
     if exporter_on {
         annotations.extend(scrape_annotations());
     }
-    PodTemplateSpec {
+    let field = match kind {
+        NodeKind::NodeSet => "spec.pod.annotations",
+        NodeKind::Network => "spec.template.metadata.annotations",
+    };
+    check_annotation_size(owner, field, &annotations)?;
+    Ok(PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(pod_labels(
                 &node.pod,
@@ -575,7 +630,7 @@ fn pod_template(
             ..ObjectMeta::default()
         }),
         spec: Some(spec),
-    }
+    })
 }
 
 /// Default volume size by network and pruning, with headroom for a year of growth.
@@ -694,11 +749,16 @@ fn node_service(owner: &Owner, i: i32, ports: &Ports) -> Service {
     }
 }
 
+/// At most one Ready replica evicted at a time. A replica that is not Ready
+/// may always be evicted: during a days-long initial sync every replica is
+/// unready, and the default policy (IfHealthyBudget) would then block every
+/// `kubectl drain` and the cluster autoscaler, to protect pods that serve nothing.
 fn pdb(owner: &Owner) -> PodDisruptionBudget {
     PodDisruptionBudget {
         metadata: owner.child_meta(&owner.name, MONEROD_WORKLOAD),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(1)),
+            unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
             selector: Some(LabelSelector {
                 match_labels: Some(owner.selector_labels(MONEROD_WORKLOAD)),
                 ..LabelSelector::default()
