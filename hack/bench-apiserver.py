@@ -39,6 +39,8 @@ WATCHED = {
     "/api/v1/services": ("v1", "Service"),
     "/api/v1/secrets": ("v1", "Secret"),
     "/apis/policy/v1/poddisruptionbudgets": ("policy/v1", "PodDisruptionBudget"),
+    # The operator's caches: its pods (read for status) are watched too.
+    "/api/v1/pods": ("v1", "Pod"),
 }
 CUSTOM = {p for p, (_, kind) in WATCHED.items() if kind.startswith("Monero")}
 

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 CARGO=${CARGO:-cargo}
 IDLE_SECONDS=${IDLE_SECONDS:-10}
-EXPECTED_WATCHES=15
+EXPECTED_WATCHES=21
 # OPERATOR_BIN measures another build of the binary (then nothing is built here).
 bin=${OPERATOR_BIN:-target/release/monero-operator}
 

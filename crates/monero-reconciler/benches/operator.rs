@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use fakeapi::{FakeApi, Seen};
 use monero_crd::{MoneroMiningNodeSet, MoneroNetwork, MoneroNodeSet};
 use monero_reconciler::build::{self, Context, Desired, Images};
+use monero_reconciler::controller::caches::Caches;
 use monero_reconciler::controller::metrics::Metrics;
 use monero_reconciler::controller::{Config, Managed, State, reconcile};
 use monero_reconciler::render::{Rendered, to_yaml};
@@ -319,12 +320,17 @@ async fn requests_for<K: Managed>(
 ) -> KindResult {
     let (client, api) = FakeApi::start();
     let st = State::new(
-        client,
+        client.clone(),
         Config::default(),
         Metrics::new().unwrap(),
         Arc::new(FixedProbe),
         "bench-0".into(),
     );
+    // The caches `controller::run` reads from, filled by one LIST per kind
+    // (the fake cannot stream watches) before each reconcile measured, as
+    // the watches would have by then.
+    let (caches, mut feeds) = Caches::new();
+    st.use_caches(caches);
     let name = obj["metadata"]["name"].as_str().unwrap().to_string();
     let path = format!("{GROUP_PATH}/{plural}/{name}");
     let mut obj = obj;
@@ -339,7 +345,8 @@ async fn requests_for<K: Managed>(
             &format!("/api/v1/namespaces/{NS}/pods/{pod}"),
             json!({"apiVersion": "v1", "kind": "Pod",
                    "metadata": {"name": pod, "namespace": NS, "labels": {
-                       "app.kubernetes.io/name": workload, "app.kubernetes.io/instance": name}},
+                       "app.kubernetes.io/name": workload, "app.kubernetes.io/instance": name,
+                       "app.kubernetes.io/managed-by": "monero-operator"}},
                    "status": {"podIP": format!("10.0.0.{}", i + 1),
                               "conditions": [{"type": "Ready", "status": "True"}]}}),
         );
@@ -352,9 +359,12 @@ async fn requests_for<K: Managed>(
         .children
         .len();
 
+    feeds.resync(&client).await.unwrap();
+    api.clear_seen();
     reconcile(latest(), st.clone()).await.unwrap();
     let first = Count::of(&api.seen());
 
+    feeds.resync(&client).await.unwrap();
     api.clear_seen();
     reconcile(latest(), st.clone()).await.unwrap();
     let seen = api.seen();

@@ -41,6 +41,10 @@ pub enum Error {
         /// The serializer's message.
         message: String,
     },
+    /// A cache of the owned kinds stopped before its first list: the
+    /// controllers cannot start without it.
+    #[error("the cache of owned objects stopped: {0}")]
+    CacheStopped(String),
 }
 
 impl Error {
@@ -52,12 +56,26 @@ impl Error {
         }
     }
 
+    /// The error as a condition message: what was being done and the API
+    /// server's own message, without the debug dump the Display of a kube
+    /// error carries (a condition is read by people, in `kubectl describe`).
+    pub fn condition_message(&self) -> String {
+        match self {
+            Error::Kube { action, source } => match source.as_ref() {
+                kube::Error::Api(s) => format!("{action}: {} ({} {})", s.message, s.code, s.reason),
+                other => format!("{action}: {other}"),
+            },
+            other => other.to_string(),
+        }
+    }
+
     /// A short, stable label for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::Invalid(_) => "invalid_spec",
             Error::Kube { .. } => "kube_api",
             Error::Serialize { .. } => "serialize",
+            Error::CacheStopped(_) => "cache",
         }
     }
 }

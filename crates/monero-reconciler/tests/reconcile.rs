@@ -1,6 +1,8 @@
 //! Reconcile scenarios against a mocked API server (kube's tower-test
 //! pattern, with a small in-memory store behind it): create, no-op, spec
-//! change, scale up and down, invalid input, API errors with retry, status.
+//! change, scale up and down, invalid input, API errors with retry, status,
+//! the apply decision (applied-hash annotation), refused volume resizes,
+//! deletion, and names another object holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use common::fakeapi::{FakeApi, FixedProbe, MovingProbe};
 use monero_crd::{MoneroMiningNodeSet, MoneroNetwork, MoneroNodeSet};
 use monero_reconciler::Error;
+use monero_reconciler::controller::caches::{Caches, Feeds};
 use monero_reconciler::controller::{
     Config, State, backoff, error_policy, metrics::Metrics, reconcile,
 };
@@ -29,16 +32,32 @@ fn state(client: kube::Client) -> Arc<State> {
     )
 }
 
+/// A state that reads from caches, as `controller::run` sets up, and what
+/// fills them: `Feeds::resync` lists each kind once, as a watch starts (the
+/// fake API server cannot stream watches), so a test decides when the caches
+/// catch up and can reconcile against stale ones on purpose.
+async fn cached_state(client: kube::Client) -> (Arc<State>, Feeds) {
+    let st = state(client.clone());
+    let (caches, mut feeds) = Caches::new();
+    feeds.resync(&client).await.unwrap();
+    caches.wait_until_ready().await.unwrap();
+    assert!(st.use_caches(caches));
+    (st, feeds)
+}
+
 fn cr_path(plural: &str, name: &str) -> String {
     format!("{GROUP_PATH}/{plural}/{name}")
 }
 
-/// Stores a custom resource (as `kubectl apply` would) and returns the stored copy.
+/// Stores a custom resource (as `kubectl apply` would) and returns the stored
+/// copy. Its uid is `uid-<name>` unless the object names one.
 fn create(api: &FakeApi, plural: &str, obj: Value) -> Value {
     let name = obj["metadata"]["name"].as_str().unwrap().to_string();
     let mut obj = obj;
     obj["metadata"]["namespace"] = json!(NS);
-    obj["metadata"]["uid"] = json!(format!("uid-{name}"));
+    if obj["metadata"]["uid"].is_null() {
+        obj["metadata"]["uid"] = json!(format!("uid-{name}"));
+    }
     obj["metadata"]["generation"] = json!(1);
     api.put(&cr_path(plural, &name), obj);
     api.get(&cr_path(plural, &name)).unwrap()
@@ -86,7 +105,8 @@ fn add_pod(api: &FakeApi, name: &str, set: &str, workload: &str, ready: bool) {
         &format!("/api/v1/namespaces/{NS}/pods/{name}"),
         json!({"apiVersion": "v1", "kind": "Pod",
                "metadata": {"name": name, "namespace": NS, "labels": {
-                   "app.kubernetes.io/name": workload, "app.kubernetes.io/instance": set}},
+                   "app.kubernetes.io/name": workload, "app.kubernetes.io/instance": set,
+                   "app.kubernetes.io/managed-by": "monero-operator"}},
                "status": {"podIP": "10.0.0.7", "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}}),
     );
 }
@@ -394,7 +414,10 @@ async fn api_errors_fail_the_reconcile_back_off_and_the_retry_succeeds() {
     let obj = latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes");
     let err = reconcile(obj.clone(), st.clone()).await.unwrap_err();
     assert!(matches!(err, Error::Kube { .. }), "{err}");
-    assert!(err.to_string().contains("applying nodes"), "{err}");
+    assert!(
+        err.to_string().contains("applying StatefulSet test/nodes"),
+        "{err}"
+    );
     assert_eq!(
         error_policy(obj.clone(), &err, st.clone()),
         kube::runtime::controller::Action::requeue(backoff(1))
@@ -1145,7 +1168,18 @@ mod identities {
 #[tokio::test]
 async fn a_pod_monitor_is_made_only_where_its_crd_exists_and_removed_when_unwanted() {
     let (client, api) = FakeApi::start();
-    let st = state(client);
+    // Discovery is asked at every reconcile, so that the CRD's arrival is seen
+    // at once (by default an answer is reused for a minute).
+    let st = State::new(
+        client,
+        Config {
+            crd_recheck: Duration::ZERO,
+            ..Config::default()
+        },
+        Metrics::new().unwrap(),
+        Arc::new(FixedProbe),
+        "test-0".into(),
+    );
     create(
         &api,
         "moneronodesets",
@@ -1201,4 +1235,590 @@ async fn a_pod_monitor_is_made_only_where_its_crd_exists_and_removed_when_unwant
             .iter()
             .all(|c| c["type"] != "PodMonitor")
     );
+}
+
+fn sts_path(name: &str) -> String {
+    format!("/apis/apps/v1/namespaces/{NS}/statefulsets/{name}")
+}
+
+/// Changes a stored object in place, as another writer (or the API server
+/// itself) would.
+fn edit(api: &FakeApi, path: &str, change: impl FnOnce(&mut Value)) {
+    let mut obj = api.get(path).unwrap();
+    change(&mut obj);
+    api.put(path, obj);
+}
+
+/// The body of the last apply to `path` since the last clear.
+fn applied_body(api: &FakeApi, path: &str) -> Option<Value> {
+    api.seen()
+        .into_iter()
+        .rev()
+        .find(|s| s.method == "PATCH" && s.path == path)
+        .map(|s| serde_json::from_str(&s.body).unwrap())
+}
+
+mod apply_decision {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_field_removed_from_the_spec_is_removed_from_the_child() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        create(
+            &api,
+            "moneronodesets",
+            nodeset(
+                "nodes",
+                json!({"replicas": 1,
+                       "monerod": {"resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "2", "memory": "4Gi"}}},
+                       "pod": {"nodeSelector": {"disk": "ssd"},
+                               "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+                               "annotations": {"team": "infra"}}}),
+            ),
+        );
+        reconcile_nodes(&api, &st).await;
+        let sts = api.get(&sts_path("nodes")).unwrap();
+        let pod = &sts["spec"]["template"];
+        assert_eq!(pod["spec"]["nodeSelector"]["disk"], "ssd");
+        assert_eq!(pod["metadata"]["annotations"]["team"], "infra");
+
+        edit(&api, &cr_path("moneronodesets", "nodes"), |o| {
+            o["spec"]["pod"] = json!({});
+            o["spec"]["monerod"]["resources"] = json!({"requests": {"cpu": "1"}});
+            o["metadata"]["generation"] = json!(2);
+        });
+        api.clear_seen();
+        reconcile_nodes(&api, &st).await;
+        let body = applied_body(&api, &sts_path("nodes")).expect("the StatefulSet is applied");
+        let pod = &body["spec"]["template"];
+        assert!(pod["spec"].get("nodeSelector").is_none(), "{pod:#}");
+        assert!(pod["spec"].get("tolerations").is_none(), "{pod:#}");
+        assert!(
+            pod["metadata"]["annotations"].get("team").is_none(),
+            "{pod:#}"
+        );
+        let monerod = &pod["spec"]["containers"][0];
+        assert_eq!(monerod["name"], "monerod");
+        assert!(monerod["resources"].get("limits").is_none(), "{monerod:#}");
+        // Server-side apply removes what we stopped sending.
+        let sts = api.get(&sts_path("nodes")).unwrap();
+        assert!(
+            sts["spec"]["template"]["spec"]
+                .get("nodeSelector")
+                .is_none()
+        );
+        assert!(sts["spec"]["template"]["spec"].get("tolerations").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_network_is_not_rewritten_over_many_reconciles() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        let net = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork", "metadata": {"name": "regtest"},
+                         "spec": {"replicas": 3, "template": {"spec": {"monerod": {"args": ["--regtest"]}}}}});
+        create(&api, "moneronetworks", net);
+        let run = || {
+            reconcile(
+                latest::<MoneroNetwork>(&api, "moneronetworks", "regtest"),
+                st.clone(),
+            )
+        };
+        run().await.unwrap();
+        // Every child carries the hash it was applied from.
+        let children: Vec<String> = api
+            .paths()
+            .into_iter()
+            .filter(|p| {
+                [
+                    "/secrets/",
+                    "/services/",
+                    "/statefulsets/",
+                    "/poddisruptionbudgets/",
+                ]
+                .iter()
+                .any(|k| p.contains(k))
+            })
+            .collect();
+        assert!(children.len() >= 6, "{children:?}");
+        for p in &children {
+            let hash =
+                api.get(p).unwrap()["metadata"]["annotations"]["utxo.com.br/applied-hash"].clone();
+            assert_eq!(hash.as_str().map(str::len), Some(64), "{p}: {hash}");
+        }
+        api.clear_seen();
+        for _ in 0..5 {
+            run().await.unwrap();
+        }
+        assert_eq!(write_paths(&api), Vec::<String>::new());
+        assert!(api.seen().iter().all(|s| !s.is_event()));
+    }
+
+    #[tokio::test]
+    async fn quantities_the_server_rewrote_in_canonical_form_are_not_a_change() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        create(
+            &api,
+            "moneronodesets",
+            nodeset(
+                "nodes",
+                json!({"monerod": {"resources": {"requests": {"cpu": "0.5", "memory": "1024Mi"}}}}),
+            ),
+        );
+        reconcile_nodes(&api, &st).await;
+        // What a real API server stores and returns: canonical quantities and
+        // defaults, under the same applied-hash annotation.
+        edit(&api, &sts_path("nodes"), |sts| {
+            let c = &mut sts["spec"]["template"]["spec"]["containers"][0];
+            assert_eq!(c["resources"]["requests"]["cpu"], "0.5");
+            c["resources"]["requests"] = json!({"cpu": "500m", "memory": "1Gi"});
+            c["terminationMessagePath"] = json!("/dev/termination-log");
+            sts["spec"]["revisionHistoryLimit"] = json!(10);
+        });
+        api.clear_seen();
+        for _ in 0..3 {
+            reconcile_nodes(&api, &st).await;
+        }
+        assert_eq!(write_paths(&api), Vec::<String>::new());
+    }
+}
+
+#[tokio::test]
+async fn a_refused_volume_resize_is_a_condition_and_the_other_changes_are_applied() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(
+        &api,
+        "moneronodesets",
+        nodeset("nodes", json!({"replicas": 2, "storage": {"size": "10Gi"}})),
+    );
+    reconcile_nodes(&api, &st).await;
+    let pvc = |i: i32| format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/data-nodes-{i}");
+    for i in 0..2 {
+        api.put(
+            &pvc(i),
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": format!("data-nodes-{i}"), "namespace": NS},
+                   "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}}),
+        );
+    }
+    let path = cr_path("moneronodesets", "nodes");
+    edit(&api, &path, |o| {
+        o["spec"]["storage"]["size"] = json!("20Gi");
+        o["spec"]["monerod"] = json!({"image": "example/monerod:v0.18.4.0"});
+        o["metadata"]["generation"] = json!(2);
+    });
+    let refusal = "persistentvolumeclaims \"data-nodes-0\" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize";
+    api.fail_next_with(
+        "PATCH",
+        "/persistentvolumeclaims/data-nodes-0",
+        403,
+        refusal,
+    );
+    api.clear_seen();
+    reconcile_nodes(&api, &st).await;
+
+    let sts = api.get(&sts_path("nodes")).unwrap();
+    assert_eq!(
+        sts["spec"]["template"]["spec"]["containers"][0]["image"],
+        "example/monerod:v0.18.4.0",
+        "the image change is applied: {:#?}",
+        write_paths(&api)
+    );
+    assert_eq!(
+        api.get(&pvc(1)).unwrap()["spec"]["resources"]["requests"]["storage"],
+        "20Gi",
+        "the other claim still grows"
+    );
+    assert_eq!(
+        api.get(&pvc(0)).unwrap()["spec"]["resources"]["requests"]["storage"],
+        "10Gi"
+    );
+    let status = api.get(&path).unwrap()["status"].clone();
+    assert_eq!(status["observedGeneration"], 2, "status is not stale");
+    let c = condition(&status, "VolumesResized");
+    assert_eq!(c["status"], "False");
+    assert_eq!(c["reason"], "ResizeRefused");
+    let msg = c["message"].as_str().unwrap();
+    assert!(
+        msg.contains("data-nodes-0") && msg.contains(refusal) && !msg.contains("data-nodes-1"),
+        "{msg}"
+    );
+    let warnings: Vec<Value> = api
+        .events()
+        .into_iter()
+        .filter(|e| e["reason"] == "ResizeRefused")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_eq!(warnings[0]["type"], "Warning");
+    // Fixed (the class now allows expansion): the claim grows and the condition goes.
+    reconcile_nodes(&api, &st).await;
+    assert_eq!(
+        api.get(&pvc(0)).unwrap()["spec"]["resources"]["requests"]["storage"],
+        "20Gi"
+    );
+    let status = api.get(&path).unwrap()["status"].clone();
+    assert!(
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["type"] != "VolumesResized"),
+        "{status:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_child_the_api_server_refuses_shows_in_status_and_the_error_backs_off() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(&api, "moneronodesets", nodeset("nodes", json!({})));
+    let refusal = "Service \"nodes\" is invalid: spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range";
+    api.fail_next_with("PATCH", "/services/nodes", 422, refusal);
+    let obj = latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes");
+    let err = reconcile(obj.clone(), st.clone()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("applying Service test/nodes"),
+        "{err}"
+    );
+    assert_eq!(
+        error_policy(obj, &err, st.clone()),
+        kube::runtime::controller::Action::requeue(backoff(1))
+    );
+    let path = cr_path("moneronodesets", "nodes");
+    let status = api.get(&path).unwrap()["status"].clone();
+    let ready = condition(&status, "Ready");
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "ApplyFailed");
+    let msg = ready["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Service test/nodes") && msg.contains(refusal) && msg.contains("422"),
+        "{msg}"
+    );
+    assert_eq!(condition(&status, "Degraded")["reason"], "ApplyFailed");
+
+    // The retry applies it, and the condition clears.
+    reconcile_nodes(&api, &st).await;
+    assert!(
+        api.get(&format!("/api/v1/namespaces/{NS}/services/nodes"))
+            .is_some()
+    );
+    let status = api.get(&path).unwrap()["status"].clone();
+    assert_ne!(condition(&status, "Ready")["reason"], "ApplyFailed");
+}
+
+#[tokio::test]
+async fn an_object_being_deleted_is_left_alone() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(
+        &api,
+        "moneronodesets",
+        nodeset("nodes", json!({"replicas": 2, "tor": {"enabled": true}})),
+    );
+    reconcile_nodes(&api, &st).await;
+    // Foreground deletion: the garbage collector has removed the StatefulSet
+    // and a Service; the owner waits for the rest.
+    api.remove(&sts_path("nodes"));
+    api.remove(&format!("/api/v1/namespaces/{NS}/services/nodes"));
+    edit(&api, &cr_path("moneronodesets", "nodes"), |o| {
+        o["metadata"]["deletionTimestamp"] = json!("2026-01-02T00:00:00Z");
+        o["metadata"]["finalizers"] = json!(["foregroundDeletion"]);
+        o["spec"]["replicas"] = json!(3);
+    });
+    api.clear_seen();
+    let action = reconcile(
+        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
+        st.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(action, kube::runtime::controller::Action::await_change());
+    assert_eq!(api.seen(), Vec::new(), "no request at all");
+    assert!(api.get(&sts_path("nodes")).is_none());
+}
+
+mod name_conflicts {
+    use super::*;
+
+    #[tokio::test]
+    async fn kinds_sharing_a_name_do_not_fight_over_one_statefulset() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        create(&api, "moneronodesets", nodeset("nodes", json!({})));
+        reconcile_nodes(&api, &st).await;
+        let before = api.get(&sts_path("nodes")).unwrap();
+        let net = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork",
+                         "metadata": {"name": "nodes", "uid": "uid-network"},
+                         "spec": {"replicas": 2, "template": {"spec": {"tor": {"enabled": true}}}}});
+        create(&api, "moneronetworks", net);
+        api.clear_seen();
+        let run = || {
+            reconcile(
+                latest::<MoneroNetwork>(&api, "moneronetworks", "nodes"),
+                st.clone(),
+            )
+        };
+        let action = run().await.unwrap();
+        assert_eq!(
+            action,
+            kube::runtime::controller::Action::requeue(Duration::from_secs(60))
+        );
+        let status_path = format!("{}/status", cr_path("moneronetworks", "nodes"));
+        assert_eq!(write_paths(&api), vec![format!("PATCH {status_path}")]);
+        assert_eq!(
+            api.get(&sts_path("nodes")).unwrap(),
+            before,
+            "not taken over"
+        );
+        assert!(
+            api.get(&format!("/api/v1/namespaces/{NS}/secrets/nodes-identities"))
+                .is_none(),
+            "no identities made for an object that applies nothing"
+        );
+        let status = api.get(&cr_path("moneronetworks", "nodes")).unwrap()["status"].clone();
+        let ready = condition(&status, "Ready");
+        assert_eq!(ready["status"], "False");
+        assert_eq!(ready["reason"], "NameConflict");
+        let msg = ready["message"].as_str().unwrap();
+        assert!(
+            msg.contains("StatefulSet test/nodes belongs to MoneroNodeSet/nodes"),
+            "{msg}"
+        );
+        let warnings = |api: &FakeApi| {
+            api.events()
+                .into_iter()
+                .filter(|e| e["reason"] == "NameConflict" && e["type"] == "Warning")
+                .count()
+        };
+        assert_eq!(warnings(&api), 1);
+
+        // Again: the same status, so no write and no second Event.
+        api.clear_seen();
+        run().await.unwrap();
+        assert_eq!(write_paths(&api), Vec::<String>::new());
+        assert!(
+            api.seen().iter().all(|s| !s.is_event()),
+            "{:#?}",
+            api.seen()
+        );
+        // The node set is still fine.
+        reconcile_nodes(&api, &st).await;
+        let ours = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+        assert_ne!(condition(&ours, "Ready")["reason"], "NameConflict");
+    }
+
+    #[tokio::test]
+    async fn a_networks_node_service_never_takes_a_service_made_by_hand() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        let svc = format!("/api/v1/namespaces/{NS}/services/regtest-1");
+        api.put(
+            &svc,
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "regtest-1", "namespace": NS},
+                   "spec": {"ports": [{"port": 80}]}}),
+        );
+        let before = api.get(&svc).unwrap();
+        let net = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork", "metadata": {"name": "regtest"},
+                         "spec": {"replicas": 2}});
+        create(&api, "moneronetworks", net);
+        reconcile(
+            latest::<MoneroNetwork>(&api, "moneronetworks", "regtest"),
+            st.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(api.get(&svc).unwrap(), before);
+        assert!(
+            api.get(&sts_path("regtest")).is_none(),
+            "nothing else applied"
+        );
+        assert!(
+            api.get(&format!("/api/v1/namespaces/{NS}/services/regtest-0"))
+                .is_none()
+        );
+        let status = api.get(&cr_path("moneronetworks", "regtest")).unwrap()["status"].clone();
+        let ready = condition(&status, "Ready");
+        assert_eq!(ready["reason"], "NameConflict");
+        let msg = ready["message"].as_str().unwrap();
+        assert!(
+            msg.contains("Service test/regtest-1") && msg.contains("no controller"),
+            "{msg}"
+        );
+        assert!(
+            api.events()
+                .iter()
+                .any(|e| e["reason"] == "NameConflict" && e["type"] == "Warning")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_orphaned_child_with_the_objects_labels_is_adopted() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        create(&api, "moneronodesets", nodeset("nodes", json!({})));
+        reconcile_nodes(&api, &st).await;
+        // `kubectl delete --cascade=orphan` and the same object again: the
+        // children keep their labels and lose their owner.
+        edit(&api, &sts_path("nodes"), |s| {
+            s["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .remove("ownerReferences");
+            s["metadata"]["annotations"]["utxo.com.br/applied-hash"] = json!("old");
+        });
+        reconcile_nodes(&api, &st).await;
+        let sts = api.get(&sts_path("nodes")).unwrap();
+        assert_eq!(sts["metadata"]["ownerReferences"][0]["uid"], "uid-nodes");
+        let status = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+        assert_ne!(condition(&status, "Ready")["reason"], "NameConflict");
+    }
+}
+
+mod cached {
+    use super::*;
+
+    #[tokio::test]
+    async fn with_caches_caught_up_an_unchanged_object_makes_no_request_at_all() {
+        let (client, api) = FakeApi::start();
+        let (st, mut feeds) = cached_state(client.clone()).await;
+        create(
+            &api,
+            "moneronodesets",
+            nodeset(
+                "nodes",
+                json!({"replicas": 2, "tor": {"enabled": true}, "i2p": {"enabled": true}}),
+            ),
+        );
+        for i in 0..2 {
+            add_pod(&api, &format!("nodes-{i}"), "nodes", "monerod", true);
+        }
+        create(
+            &api,
+            "monerominingnodesets",
+            json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": {"name": "rig"},
+                   "spec": {"replicas": 1, "xmrig": {"args": ["-o", "pool:1"]}}}),
+        );
+        feeds.resync(&client).await.unwrap();
+        reconcile_nodes(&api, &st).await;
+        reconcile_rig(&api, &st).await;
+        assert!(
+            api.get(&format!("/api/v1/namespaces/{NS}/secrets/rig-xmrig-api"))
+                .is_some()
+        );
+        feeds.resync(&client).await.unwrap();
+
+        api.clear_seen();
+        reconcile_nodes(&api, &st).await;
+        reconcile_rig(&api, &st).await;
+        assert_eq!(api.seen(), Vec::new(), "no request at all");
+        let status = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+        assert_eq!(
+            status["readyReplicas"], 2,
+            "pods read from the cache: {status:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_cache_costs_reads_never_a_second_write_or_event() {
+        let (client, api) = FakeApi::start();
+        // Filled before anything exists, and never again: every child we make
+        // is missing from it.
+        let (st, _feeds) = cached_state(client).await;
+        create(
+            &api,
+            "moneronodesets",
+            nodeset("nodes", json!({"replicas": 2, "tor": {"enabled": true}})),
+        );
+        reconcile_nodes(&api, &st).await;
+        let events = api.events().len();
+        let ids = api
+            .get(&format!("/api/v1/namespaces/{NS}/secrets/nodes-identities"))
+            .unwrap();
+
+        api.clear_seen();
+        reconcile_nodes(&api, &st).await;
+        assert_eq!(write_paths(&api), Vec::<String>::new());
+        assert_eq!(
+            api.events().len(),
+            events,
+            "no second Applied or IdentityCreated"
+        );
+        assert_eq!(
+            api.get(&format!("/api/v1/namespaces/{NS}/secrets/nodes-identities"))
+                .unwrap()["data"],
+            ids["data"]
+        );
+        assert!(
+            api.seen().iter().all(|s| s.method == "GET"),
+            "the cache's gaps are read with GETs: {:#?}",
+            api.seen()
+        );
+    }
+
+    #[tokio::test]
+    async fn identities_added_over_a_stale_cache_patch_the_fresh_resource_version() {
+        let (client, api) = FakeApi::start();
+        let (st, mut feeds) = cached_state(client.clone()).await;
+        create(
+            &api,
+            "moneronodesets",
+            nodeset("nodes", json!({"replicas": 1, "tor": {"enabled": true}})),
+        );
+        reconcile_nodes(&api, &st).await;
+        feeds.resync(&client).await.unwrap();
+        // Someone else writes the Secret after the cache saw it.
+        let path = format!("/api/v1/namespaces/{NS}/secrets/nodes-identities");
+        let mut secret = api.get(&path).unwrap();
+        secret["metadata"]["annotations"] = json!({"touched": "yes"});
+        api.put(&path, secret);
+        let fresh = api.get(&path).unwrap()["metadata"]["resourceVersion"].clone();
+
+        set_nodes_replicas(&api, 2);
+        api.clear_seen();
+        reconcile_nodes(&api, &st).await;
+        let patch = api
+            .seen()
+            .into_iter()
+            .find(|s| s.method == "PATCH" && s.path == path)
+            .unwrap();
+        let body: Value = serde_json::from_str(&patch.body).unwrap();
+        assert_eq!(body["metadata"]["resourceVersion"], fresh);
+        assert!(api.get(&path).unwrap()["data"].get("nodes-1.tor").is_some());
+    }
+
+    #[tokio::test]
+    async fn pruning_from_a_stale_cache_takes_an_already_gone_child_as_done() {
+        let (client, api) = FakeApi::start();
+        let (st, mut feeds) = cached_state(client.clone()).await;
+        create(
+            &api,
+            "moneronodesets",
+            nodeset("nodes", json!({"replicas": 3})),
+        );
+        reconcile_nodes(&api, &st).await;
+        feeds.resync(&client).await.unwrap();
+        let pdb = format!("/apis/policy/v1/namespaces/{NS}/poddisruptionbudgets/nodes");
+        assert!(api.get(&pdb).is_some());
+        // Gone from the cluster, still in the cache.
+        api.remove(&pdb);
+        set_nodes_replicas(&api, 1);
+        api.clear_seen();
+        reconcile_nodes(&api, &st).await;
+        assert!(
+            api.seen()
+                .iter()
+                .any(|s| s.method == "DELETE" && s.path == pdb),
+            "{:#?}",
+            api.seen()
+        );
+        assert!(api.events().iter().all(|e| e["reason"] != "Removed"));
+    }
+
+    fn set_nodes_replicas(api: &FakeApi, n: i32) {
+        let path = cr_path("moneronodesets", "nodes");
+        let mut obj = api.get(&path).unwrap();
+        obj["spec"]["replicas"] = json!(n);
+        api.put(&path, obj);
+    }
 }

@@ -14,12 +14,14 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::Store;
 use monero_anon::i2p::Destination;
 use monero_anon::podconfig::{RPC_TOR_KEY, i2p_key_name, tor_key_name};
 use monero_anon::tor::OnionKey;
 use monero_crd::{NodeSpec, RetentionPolicy};
 use serde_json::{Value, json};
 
+use super::caches;
 use crate::build::{Owner, generated_identities, identity_secret_name, invalid, secret_data};
 use crate::error::{Error, InvalidSpec};
 
@@ -102,6 +104,39 @@ pub fn missing(
     Ok(out)
 }
 
+/// Whether `live`, the identity Secret, must be written: a key it lacks, a
+/// key of a removed replica to drop, or this set's owner reference to add or
+/// remove. The same decisions as [`ensure`], without making any key.
+fn needs_write(owner: &Owner, node: &NodeSpec, replicas: i32, live: &Secret) -> bool {
+    let existing = secret_data(live);
+    let (gen_tor, gen_i2p) = generated_identities(node);
+    let mut wanted = Vec::new();
+    for pod in pods(owner, replicas) {
+        if gen_tor {
+            wanted.push(tor_key_name(&pod));
+        }
+        if gen_i2p {
+            wanted.push(i2p_key_name(&pod));
+        }
+    }
+    if gen_tor && node.monerod.rpc.public {
+        wanted.push(RPC_TOR_KEY.into());
+    }
+    let lacks = wanted.iter().any(|k| !existing.contains_key(k));
+    let drops = node.storage.retention.when_scaled == RetentionPolicy::Delete
+        && existing
+            .keys()
+            .any(|k| index_of(owner, k).is_some_and(|i| i >= replicas));
+    let owned = node.storage.retention.when_deleted == RetentionPolicy::Delete;
+    let live_owned = live
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.uid == owner.uid);
+    lacks || drops || owned != live_owned
+}
+
 /// The identity Secret as first created, without owner references.
 pub fn new_secret(owner: &Owner, data: &BTreeMap<String, Vec<u8>>) -> Secret {
     Secret {
@@ -128,12 +163,23 @@ pub fn new_secret(owner: &Owner, data: &BTreeMap<String, Vec<u8>>) -> Secret {
 }
 
 /// Makes missing identities, checks brought ones, and returns every address.
-/// An unusable user Secret is an [`InvalidSpec`] (the inner error).
+/// An unusable user Secret is an [`InvalidSpec`] (the inner error), naming
+/// the field under `at`, where the kind keeps its node settings
+/// (`spec`, or a network's `spec.template.spec`), so the message points where
+/// the user wrote it.
+///
+/// The operator's identity Secret is read from `cached` (the cache of the
+/// Secrets it made) when that copy needs no write; otherwise, or without a
+/// cache, with a GET, so that a create or a conditional patch is decided on,
+/// and carries the resourceVersion of, the Secret as it is now. Brought
+/// Secrets are the user's, not cached: one GET each.
 pub async fn ensure(
     client: &kube::Client,
+    cached: Option<&Store<Secret>>,
     owner: &Owner,
     node: &NodeSpec,
     replicas: i32,
+    at: &str,
 ) -> Result<Result<Identities, InvalidSpec>, Error> {
     let mut ids = Identities::default();
     if !node.tor.enabled && !node.i2p.enabled {
@@ -141,13 +187,6 @@ pub async fn ensure(
     }
     let api: Api<Secret> = Api::namespaced(client.clone(), &owner.namespace);
     let pods = pods(owner, replicas);
-    // Errors name the field where the user wrote it: a network's node settings
-    // are under its template.
-    let at = if owner.kind == "MoneroNetwork" {
-        "spec.template.spec"
-    } else {
-        "spec"
-    };
     let (tor_field, i2p_field) = (
         format!("{at}.tor.keysSecret"),
         format!("{at}.i2p.keysSecret"),
@@ -157,10 +196,15 @@ pub async fn ensure(
 
     if gen_tor || gen_i2p {
         let name = identity_secret_name(owner);
-        let live = api
-            .get_opt(&name)
-            .await
-            .map_err(|e| Error::kube(format!("reading Secret {}/{name}", owner.namespace), e))?;
+        let clean = cached
+            .and_then(|store| caches::get(store, &owner.namespace, &name))
+            .filter(|s| !needs_write(owner, node, replicas, s));
+        let live = match clean {
+            Some(s) => Some(s.as_ref().clone()),
+            None => api.get_opt(&name).await.map_err(|e| {
+                Error::kube(format!("reading Secret {}/{name}", owner.namespace), e)
+            })?,
+        };
         let existing = live.as_ref().map(secret_data).unwrap_or_default();
         let add: BTreeMap<String, Vec<u8>> = missing(owner, node, replicas, &existing)
             .map_err(|e| Error::Serialize {

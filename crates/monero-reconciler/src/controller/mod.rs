@@ -1,28 +1,34 @@
 //! The controllers: for each custom resource, a pipeline of small steps:
-//! read what it refers to, build the desired objects (pure), apply what
-//! differs with server-side apply, remove what is no longer desired, then
-//! write status only when it changed.
+//! read what it refers to, build the desired objects (pure), make the
+//! identities the pods mount, apply what changed with server-side apply,
+//! grow volumes, remove what is no longer desired, then write status only
+//! when it changed. Every step that can stop the pipeline says why in the
+//! status, not only in the log.
 
 pub mod apply;
+pub mod caches;
+mod children;
 pub mod identities;
 pub mod leader;
 pub mod metrics;
 pub mod probe;
+mod prune;
+mod report;
 pub mod status;
+mod volumes;
 pub mod xmrig_api;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
@@ -30,11 +36,12 @@ use kube::{Client, Resource, ResourceExt};
 use monero_crd::{MoneroMiningNodeSet, MoneroNetwork, MoneroNodeSet, SetStatus};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use crate::build::{self, Child, Desired, MANAGER, Owner};
 use crate::error::{Error, InvalidSpec};
-use probe::{Probe, ProbeTarget};
+use identities::Identities;
+use probe::Probe;
+use status::{Blocked, Extra};
 
 /// Settings of the controllers.
 #[derive(Clone, Debug)]
@@ -45,6 +52,10 @@ pub struct Config {
     pub status_interval: Duration,
     /// How long to wait before looking again at an object that is fine.
     pub idle_interval: Duration,
+    /// How long an answer about the PodMonitor CRD is reused: the Prometheus
+    /// Operator is installed or removed rarely, and asking discovery at every
+    /// reconcile of every set that wants a PodMonitor would be a request each.
+    pub crd_recheck: Duration,
 }
 
 impl Default for Config {
@@ -53,6 +64,7 @@ impl Default for Config {
             build: build::Context::new(build::Images::default()),
             status_interval: Duration::from_secs(30),
             idle_interval: Duration::from_secs(300),
+            crd_recheck: Duration::from_secs(60),
         }
     }
 }
@@ -74,6 +86,11 @@ pub struct State {
     /// of the last poll reuses its findings, so its status matches and is not
     /// written again.
     observed: Mutex<HashMap<String, Polled>>,
+    /// The owned kinds' caches, once filled. Without them (tests that build a
+    /// `State` and reconcile by hand), every read is a GET or LIST instead.
+    caches: OnceLock<caches::Caches>,
+    /// When the PodMonitor CRD was last looked for, and whether it was there.
+    crd_seen: Mutex<Option<(Instant, bool)>>,
 }
 
 /// When an object's pods were polled, and what each reported, by pod name.
@@ -111,7 +128,22 @@ impl State {
             recorder,
             failures: Mutex::new(HashMap::new()),
             observed: Mutex::new(HashMap::new()),
+            caches: OnceLock::new(),
+            crd_seen: Mutex::new(None),
         })
+    }
+
+    /// Reads children, pods and prune candidates from `caches` from now on.
+    /// They should be filled (see [`caches::Caches::wait_until_ready`]): an
+    /// empty cache looks like children to create (which a GET then corrects,
+    /// at a request each). Returns false when caches were already set.
+    pub fn use_caches(&self, caches: caches::Caches) -> bool {
+        self.caches.set(caches).is_ok()
+    }
+
+    /// The caches, when in use.
+    pub(crate) fn caches(&self) -> Option<&caches::Caches> {
+        self.caches.get()
     }
 
     /// The metrics the reconciles update.
@@ -120,7 +152,9 @@ impl State {
     }
 }
 
-/// What the pipeline needs to know about a kind.
+/// What the pipeline needs to know about a kind. Everything that differs
+/// between kinds is said here, so the steps have no per-kind branches and a
+/// new kind is one more impl.
 pub trait Managed:
     Resource<DynamicType = (), Scope = NamespaceResourceScope>
     + Clone
@@ -133,8 +167,24 @@ pub trait Managed:
 {
     /// The kind's name.
     const KIND: &'static str;
-    /// Whether replicas run monerod and are polled over RPC.
+    /// The pods' `app.kubernetes.io/name`: with the object's name, their
+    /// selector, which status reports even when nothing could be built.
+    const WORKLOAD: &'static str;
+    /// Whether replicas run monerod and are polled over RPC (miners are read
+    /// only through their exporter, when it runs).
     const POLLED: bool;
+    /// Whether the replicas are miners: a hashrate in status, no chain.
+    const MINERS: bool = false;
+    /// Whether the nodes form a closed network, so status checks that each
+    /// one sees every other.
+    const PEERED: bool = false;
+    /// Whether the builder can make a PodDisruptionBudget, so that one it no
+    /// longer wants is removed (listing them for other kinds would be a
+    /// request for nothing).
+    const DISRUPTION_BUDGET: bool;
+    /// Where the node settings sit in the spec, so that messages name the
+    /// field where the user wrote it.
+    const NODE_PATH: &'static str = "spec";
     /// The stored status.
     fn status(&self) -> Option<&SetStatus>;
     /// `spec.replicas`.
@@ -148,6 +198,11 @@ pub trait Managed:
     }
     /// Whether the builder needs the namespace's MoneroNodeSets.
     fn needs_node_sets(&self) -> bool {
+        false
+    }
+    /// Whether the pods mount xmrig's HTTP API token, a random Secret the
+    /// builder cannot make (it is pure) and that must exist before them.
+    fn needs_api_token(&self) -> bool {
         false
     }
     /// Runs the builder.
@@ -171,7 +226,9 @@ pub trait Managed:
 
 impl Managed for MoneroNodeSet {
     const KIND: &'static str = "MoneroNodeSet";
+    const WORKLOAD: &'static str = build::MONEROD_WORKLOAD;
     const POLLED: bool = true;
+    const DISRUPTION_BUDGET: bool = true;
     fn status(&self) -> Option<&SetStatus> {
         self.status.as_ref()
     }
@@ -188,7 +245,11 @@ impl Managed for MoneroNodeSet {
 
 impl Managed for MoneroNetwork {
     const KIND: &'static str = "MoneroNetwork";
+    const WORKLOAD: &'static str = build::MONEROD_WORKLOAD;
     const POLLED: bool = true;
+    const PEERED: bool = true;
+    const DISRUPTION_BUDGET: bool = true;
+    const NODE_PATH: &'static str = "spec.template.spec";
     fn status(&self) -> Option<&SetStatus> {
         self.status.as_ref()
     }
@@ -205,7 +266,10 @@ impl Managed for MoneroNetwork {
 
 impl Managed for MoneroMiningNodeSet {
     const KIND: &'static str = "MoneroMiningNodeSet";
+    const WORKLOAD: &'static str = build::XMRIG_WORKLOAD;
     const POLLED: bool = false;
+    const MINERS: bool = true;
+    const DISRUPTION_BUDGET: bool = false;
     fn status(&self) -> Option<&SetStatus> {
         self.status.as_ref()
     }
@@ -229,6 +293,9 @@ impl Managed for MoneroMiningNodeSet {
             .iter()
             .flat_map(|c| &c.pools)
             .any(|p| p.node_set.is_some())
+    }
+    fn needs_api_token(&self) -> bool {
+        self.exporter()
     }
     fn build(&self, ctx: &build::Context) -> Result<Desired, InvalidSpec> {
         build::mining_set(self, ctx)
@@ -265,8 +332,13 @@ pub async fn reconcile<K: Managed>(obj: Arc<K>, state: Arc<State>) -> Result<Act
             e.to_string(),
         )
         .await;
-    } else if let Ok(mut f) = state.failures.lock() {
-        f.remove(&object_key(obj.as_ref()));
+    } else {
+        // One line per finished reconcile of an object, so a reader (or the cluster
+        // tier) can tell "reconciled and found nothing to do" from "not looked at".
+        tracing::debug!(object = %object_key(obj.as_ref()), "reconciled");
+        if let Ok(mut f) = state.failures.lock() {
+            f.remove(&object_key(obj.as_ref()));
+        }
     }
     result
 }
@@ -312,14 +384,72 @@ async fn publish<K: Managed>(
     }
 }
 
+/// The pipeline. What stops it for a reason the user must fix (an invalid
+/// spec, a name another object holds, a child the API server refuses) is
+/// written to the status; other API errors go back for the backoff.
 async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, Error> {
-    let ns = obj.namespace().unwrap_or_else(|| "default".into());
-    let name = obj.name_any();
-    let client = &state.client;
+    if obj.meta().deletion_timestamp.is_some() {
+        return Ok(being_deleted(obj, state));
+    }
+    let ctx = read(obj, state).await?;
+    let desired = match obj.build(&ctx) {
+        Ok(d) => d,
+        Err(invalid) => return reject(obj, state, invalid).await,
+    };
+    let monitors = pod_monitors(obj, state, &desired).await?;
+    let plan = match children::plan(obj, state, &desired, monitors.crd).await? {
+        children::Checked::Ours(plan) => plan,
+        children::Checked::Taken(why) => return name_conflict(obj, state, &desired, why).await,
+    };
+    let ids = match make_identities(obj, state).await? {
+        Ok(ids) => ids,
+        Err(invalid) => return reject(obj, state, invalid).await,
+    };
+    let mut report = report::Report {
+        desired: &desired,
+        ctx: &ctx,
+        ids: &ids,
+        extra: monitors.condition().into_iter().collect(),
+        blocked: None,
+    };
+    if let Err(e) = children::apply(obj, state, &plan).await {
+        return apply_failed(obj, state, report, e).await;
+    }
+    report
+        .extra
+        .extend(volumes::grow(obj, state, plan.growth.as_ref()).await?);
+    prune::run(obj, state, &desired, monitors.crd).await?;
+    report::write(obj, state, report).await?;
+    Ok(Action::requeue(next_look(obj, state)))
+}
 
-    // 1. Read what the object refers to.
+/// Replicas report a changing status, so they are looked at often; an
+/// object with none only needs the occasional check.
+fn next_look<K: Managed>(obj: &K, state: &State) -> Duration {
+    if obj.desired_replicas() > 0 {
+        state.config.status_interval
+    } else {
+        state.config.idle_interval
+    }
+}
+
+/// An object being deleted (foreground deletion keeps it while the garbage
+/// collector removes its children) is left alone: applying now would make
+/// again what the collector just removed. Its next change is its removal.
+fn being_deleted<K: Managed>(obj: &K, state: &State) -> Action {
+    tracing::debug!(object = %object_key(obj), "being deleted: nothing to do");
+    if let Ok(mut m) = state.observed.lock() {
+        m.remove(&object_key(obj));
+    }
+    Action::await_change()
+}
+
+/// Reads what the object refers to: user Secrets and, for solo mining, the
+/// namespace's MoneroNodeSets.
+async fn read<K: Managed>(obj: &K, state: &State) -> Result<build::Context, Error> {
+    let ns = obj.namespace().unwrap_or_else(|| "default".into());
     let mut ctx = state.config.build.clone();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(state.client.clone(), &ns);
     for s in obj.referenced_secrets() {
         if let Some(secret) = secrets
             .get_opt(&s)
@@ -330,7 +460,7 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         }
     }
     if obj.needs_node_sets() {
-        let sets: Api<MoneroNodeSet> = Api::namespaced(client.clone(), &ns);
+        let sets: Api<MoneroNodeSet> = Api::namespaced(state.client.clone(), &ns);
         let list = sets
             .list(&ListParams::default())
             .await
@@ -342,410 +472,74 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
             }
         }
     }
+    Ok(ctx)
+}
 
-    // 2. Validate and build (pure).
-    let desired = match obj.build(&ctx) {
-        Ok(d) => d,
-        Err(invalid) => return reject(obj, state, invalid).await,
-    };
+/// Whether a PodMonitor is wanted, and whether the Prometheus Operator's CRD
+/// that it needs is installed.
+struct PodMonitors {
+    wanted: bool,
+    crd: bool,
+}
 
-    // 3. Identities (Tor, I2P): made once (only for a valid object), checked when brought.
-    let ids = match obj.node() {
-        Some(node) => {
-            let owner = Owner::of(K::KIND, obj.meta());
-            match identities::ensure(client, &owner, node, obj.desired_replicas()).await? {
-                Ok(ids) => ids,
-                Err(invalid) => return reject(obj, state, invalid).await,
-            }
-        }
-        None => identities::Identities::default(),
-    };
-    // xmrig's API token, made once, before the pods that mount it.
-    if K::KIND == <MoneroMiningNodeSet as Managed>::KIND && obj.exporter() {
-        let owner = Owner::of(K::KIND, obj.meta());
-        let created = match xmrig_api::ensure(client, &owner).await? {
-            Ok(created) => created,
-            Err(invalid) => return reject(obj, state, invalid).await,
-        };
-        if created {
-            publish(
-                state,
-                obj,
-                EventType::Normal,
-                "AccessTokenCreated",
-                "Token",
-                format!(
-                    "made Secret {} with xmrig's HTTP API access token",
-                    build::xmrig_api_secret_name(&owner)
-                ),
-            )
-            .await;
-        }
-    }
-    if !ids.created.is_empty() {
-        tracing::info!(object = %object_key(obj), created = ?ids.created, "made identities");
-        publish(
-            state,
-            obj,
-            EventType::Normal,
-            "IdentityCreated",
-            "Identity",
-            format!("made {}", ids.created.join(", ")),
-        )
-        .await;
-    }
-
-    // The PodMonitor needs the Prometheus Operator's CRD; asked only when one is
-    // wanted now or was made before (then it may have to go).
-    let wants_pm = desired
-        .children
-        .iter()
-        .any(|c| matches!(c, Child::PodMonitor(_)));
-    let had_pm = obj.status().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "PodMonitor" && c.status == "True")
-    });
-    let pm_crd = if wants_pm || had_pm {
-        pod_monitor_crd_installed(client).await?
-    } else {
-        false
-    };
-
-    // 4. Apply what differs, config first.
-    let params = PatchParams::apply(MANAGER).force();
-    let mut applied = Vec::new();
-    for mut child in desired.children.clone() {
-        if let Child::StatefulSet(sts) = &mut child {
-            let api: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
-            let live = api
-                .get_opt(&sts.name_any())
-                .await
-                .map_err(|e| Error::kube(format!("reading StatefulSet {ns}/{name}"), e))?;
-            if let Some(live) = &live
-                && let Some(size) = apply::keep_claim_templates(sts, live)
-            {
-                grow_volumes(state, obj, &ns, live, &size).await?;
-            }
-            if apply_child(&api, sts.as_ref(), live.as_ref(), &params).await? {
-                applied.push(child.describe());
-            }
-            continue;
-        }
-        let did = match &child {
-            Child::Secret(o) => apply_one(client, &ns, o.as_ref(), &params).await?,
-            Child::Service(o) => apply_one(client, &ns, o.as_ref(), &params).await?,
-            Child::PodDisruptionBudget(o) => apply_one(client, &ns, o.as_ref(), &params).await?,
-            Child::PodMonitor(o) if pm_crd => {
-                let api: Api<DynamicObject> =
-                    Api::namespaced_with(client.clone(), &ns, &build::pod_monitor_resource());
-                let live = api
-                    .get_opt(&o.name_any())
-                    .await
-                    .map_err(|e| Error::kube(format!("reading PodMonitor {ns}/{name}"), e))?;
-                apply_child(&api, o.as_ref(), live.as_ref(), &params).await?
-            }
-            Child::PodMonitor(_) | Child::StatefulSet(_) => false,
-        };
-        if did {
-            applied.push(child.describe());
-        }
-    }
-    if !applied.is_empty() {
-        tracing::info!(object = %object_key(obj), applied = ?applied, "applied");
-        publish(
-            state,
-            obj,
-            EventType::Normal,
-            "Applied",
-            "Apply",
-            format!("applied {}", applied.join(", ")),
-        )
-        .await;
-    }
-
-    // 5. Remove children no longer desired (a PDB after scaling to one, a
-    // network node's Service after scaling down).
-    let mut removed = prune(state, obj, &ns, &desired).await?;
-    if pm_crd {
-        removed.extend(prune_pod_monitors(state, obj, &ns, &desired).await?);
-    }
-    if !removed.is_empty() {
-        publish(
-            state,
-            obj,
-            EventType::Normal,
-            "Removed",
-            "Prune",
-            format!("removed {}", removed.join(", ")),
-        )
-        .await;
-    }
-
-    // 6. Status.
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let list = pods
-        .list(&ListParams::default().labels(&desired.selector))
-        .await
-        .map_err(|e| Error::kube(format!("listing pods of {}", object_key(obj)), e))?;
-    let login = obj.rpc_login(&ctx);
-    let mut observed = Vec::new();
-    let mut items: Vec<Pod> = list.items;
-    items.sort_by_key(|p| p.name_any());
-    // monerod replicas are always polled; miners only through their exporter.
-    let polled = K::POLLED || obj.exporter();
-    let key = object_key(obj);
-    let max_age = state.config.status_interval / 2;
-    let (since, recent) = state
-        .observed
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&key).cloned())
-        .filter(|(t, _)| t.elapsed() < max_age)
-        .unwrap_or_else(|| (Instant::now(), HashMap::new()));
-    let probes = items.iter().map(|p| {
-        let recent = recent.get(&p.name_any()).cloned();
-        let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone());
-        let target = ip.map(|ip| ProbeTarget {
-            ip,
-            rpc_port: desired_rpc_port(&desired),
-            exporter: obj.exporter(),
-            login: login.clone(),
-            xmrig: !K::POLLED,
-        });
-        let probe = state.probe.clone();
-        async move {
-            match target {
-                Some(_) if polled && recent.is_some() => recent,
-                Some(t) if polled => Some(probe.observe(t).await),
-                None if polled => Some(status::Observed {
-                    message: Some("pod has no IP yet".into()),
-                    ..status::Observed::default()
-                }),
-                _ => None,
-            }
-        }
-    });
-    let results = futures::future::join_all(probes).await;
-    let mut keep = HashMap::new();
-    for (p, o) in items.iter().zip(results) {
-        let has_ip = p.status.as_ref().is_some_and(|s| s.pod_ip.is_some());
-        if let Some(o) = o.as_ref().filter(|_| has_ip) {
-            keep.insert(p.name_any(), o.clone());
-        }
-        observed.push((p.name_any(), status::pod_ready(p), o));
-    }
-    if let Ok(mut m) = state.observed.lock() {
-        // Forget objects not seen for a while (deleted ones).
-        m.retain(|_, (t, _)| t.elapsed() < state.config.status_interval * 10);
-        m.insert(key, (since, keep));
-    }
-    let extra = if wants_pm {
-        vec![if pm_crd {
-            status::Extra::new(
-                "PodMonitor",
-                true,
-                "Created",
-                "the PodMonitor selects these pods",
-            )
+impl PodMonitors {
+    /// The `PodMonitor` condition, when one is wanted.
+    fn condition(&self) -> Option<Extra> {
+        self.wanted.then(|| if self.crd {
+            Extra::new("PodMonitor", true, "Created", "the PodMonitor selects these pods")
         } else {
-            status::Extra::new(
+            Extra::new(
                 "PodMonitor",
                 false,
                 "CRDMissing",
                 "the Prometheus Operator's PodMonitor CRD (monitoring.coreos.com/v1) is not installed; scrape the pods through their prometheus.io annotations instead",
             )
-        }]
-    } else {
-        Vec::new()
-    };
-    write_status(obj, state, &desired.selector, observed, None, &ids, extra).await?;
-    let wait = if obj.desired_replicas() > 0 {
-        state.config.status_interval
-    } else {
-        state.config.idle_interval
-    };
-    Ok(Action::requeue(wait))
-}
-
-/// An object that cannot be applied: a condition, a Warning Event the first
-/// time, and a look again in a minute (a missing Secret may appear).
-async fn reject<K: Managed>(obj: &K, state: &State, invalid: InvalidSpec) -> Result<Action, Error> {
-    let changed = write_status(
-        obj,
-        state,
-        &invalid_selector::<K>(obj),
-        Vec::new(),
-        Some(invalid.to_string()),
-        &identities::Identities::default(),
-        Vec::new(),
-    )
-    .await?;
-    if changed {
-        publish(
-            state,
-            obj,
-            EventType::Warning,
-            "InvalidSpec",
-            "Validate",
-            invalid.to_string(),
-        )
-        .await;
+        })
     }
-    Ok(Action::requeue(Duration::from_secs(60)))
 }
 
-fn invalid_selector<K: Managed>(obj: &K) -> String {
-    let workload = if K::KIND == "MoneroMiningNodeSet" {
-        build::XMRIG_WORKLOAD
-    } else {
-        build::MONEROD_WORKLOAD
-    };
-    Owner::of(K::KIND, obj.meta()).selector_string(workload)
-}
-
-fn desired_rpc_port(desired: &Desired) -> u16 {
-    desired
-        .stateful_set()
-        .and_then(|s| s.spec.as_ref())
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|p| p.containers.first())
-        .and_then(|c| c.ports.as_ref())
-        .and_then(|ports| ports.iter().find(|p| p.name.as_deref() == Some("rpc")))
-        .and_then(|p| u16::try_from(p.container_port).ok())
-        .unwrap_or(18089)
-}
-
-/// Applies `desired` unless `live` already contains it. Returns whether it wrote.
-async fn apply_child<T>(
-    api: &Api<T>,
-    desired: &T,
-    live: Option<&T>,
-    params: &PatchParams,
-) -> Result<bool, Error>
-where
-    T: Resource + Clone + Debug + Serialize + DeserializeOwned,
-{
-    let name = desired.meta().name.clone().unwrap_or_default();
-    let want = serde_json::to_value(desired).map_err(|e| Error::Serialize {
-        what: name.clone(),
-        message: e.to_string(),
-    })?;
-    if let Some(live) = live {
-        let have = serde_json::to_value(live).map_err(|e| Error::Serialize {
-            what: name.clone(),
-            message: e.to_string(),
-        })?;
-        if apply::contains(&have, &want) {
-            return Ok(false);
-        }
-    }
-    api.patch(&name, params, &Patch::Apply(&want))
-        .await
-        .map_err(|e| Error::kube(format!("applying {name}"), e))?;
-    Ok(true)
-}
-
-async fn apply_one<T>(
-    client: &Client,
-    ns: &str,
-    desired: &T,
-    params: &PatchParams,
-) -> Result<bool, Error>
-where
-    T: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + Debug
-        + Serialize
-        + DeserializeOwned,
-{
-    let api: Api<T> = Api::namespaced(client.clone(), ns);
-    let name = desired.meta().name.clone().unwrap_or_default();
-    let live = api
-        .get_opt(&name)
-        .await
-        .map_err(|e| Error::kube(format!("reading {} {ns}/{name}", T::kind(&())), e))?;
-    apply_child(&api, desired, live.as_ref(), params).await
-}
-
-/// Grows each replica's volume to `size` (the storage class must allow
-/// expansion; the API server says so if it does not).
-async fn grow_volumes<K: Managed>(
-    state: &State,
+/// The CRD is asked for only when a PodMonitor is wanted now or was made
+/// before (then it may have to go), so other sets cost no request.
+async fn pod_monitors<K: Managed>(
     obj: &K,
-    ns: &str,
-    live: &StatefulSet,
-    size: &str,
-) -> Result<(), Error> {
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(state.client.clone(), ns);
-    let sts = live.name_any();
-    let replicas = live.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-    for i in 0..replicas {
-        let claim = format!("data-{sts}-{i}");
-        let Some(pvc) = pvcs
-            .get_opt(&claim)
-            .await
-            .map_err(|e| Error::kube(format!("reading PersistentVolumeClaim {ns}/{claim}"), e))?
-        else {
-            continue;
-        };
-        let have = pvc
-            .spec
-            .as_ref()
-            .and_then(|s| s.resources.as_ref())
-            .and_then(|r| r.requests.as_ref())
-            .and_then(|r| r.get("storage"))
-            .and_then(|q| apply::bytes(&q.0));
-        if have >= apply::bytes(size) {
-            continue;
-        }
-        let patch = json!({"spec": {"resources": {"requests": {"storage": size}}}});
-        pvcs.patch(&claim, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| {
-                Error::kube(
-                    format!("growing PersistentVolumeClaim {ns}/{claim} to {size}"),
-                    e,
-                )
-            })?;
-        publish(
-            state,
-            obj,
-            EventType::Normal,
-            "VolumeResized",
-            "Resize",
-            format!("asked {claim} to grow to {size}"),
-        )
-        .await;
-    }
-    Ok(())
-}
-
-async fn prune<K: Managed>(
     state: &State,
-    obj: &K,
-    ns: &str,
     desired: &Desired,
-) -> Result<Vec<String>, Error> {
-    let owner = Owner::of(K::KIND, obj.meta());
-    let selector = format!(
-        "{}={},app.kubernetes.io/managed-by={MANAGER},{}={}",
-        build::INSTANCE_LABEL,
-        owner.name,
-        build::PART_OF_LABEL,
-        K::KIND.to_lowercase()
-    );
-    let mut removed = Vec::new();
-    let keep_services = desired.names_of(|c| matches!(c, Child::Service(_)));
-    let keep_pdbs = desired.names_of(|c| matches!(c, Child::PodDisruptionBudget(_)));
-    let keep_secrets = desired.names_of(|c| matches!(c, Child::Secret(_)));
-    removed.extend(prune_kind::<Service>(state, ns, &selector, &keep_services).await?);
-    if K::POLLED {
-        // Only monerod sets get a disruption budget.
-        removed.extend(prune_kind::<PodDisruptionBudget>(state, ns, &selector, &keep_pdbs).await?);
+) -> Result<PodMonitors, Error> {
+    let wanted = desired
+        .children
+        .iter()
+        .any(|c| matches!(c, Child::PodMonitor(_)));
+    let had = obj.status().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "PodMonitor" && c.status == "True")
+    });
+    let crd = if wanted || had {
+        pod_monitor_crd(state).await?
+    } else {
+        false
+    };
+    Ok(PodMonitors { wanted, crd })
+}
+
+/// Whether the PodMonitor CRD is served, asked at most once per
+/// `crd_recheck`.
+async fn pod_monitor_crd(state: &State) -> Result<bool, Error> {
+    let ttl = state.config.crd_recheck;
+    let known = state
+        .crd_seen
+        .lock()
+        .ok()
+        .and_then(|c| *c)
+        .filter(|(at, _)| at.elapsed() < ttl);
+    if let Some((_, there)) = known {
+        return Ok(there);
     }
-    removed.extend(prune_kind::<Secret>(state, ns, &selector, &keep_secrets).await?);
-    Ok(removed)
+    let there = pod_monitor_crd_installed(&state.client).await?;
+    if let Ok(mut c) = state.crd_seen.lock() {
+        *c = Some((Instant::now(), there));
+    }
+    Ok(there)
 }
 
 /// Whether the Prometheus Operator's PodMonitor CRD is served.
@@ -760,117 +554,120 @@ async fn pod_monitor_crd_installed(client: &Client) -> Result<bool, Error> {
     }
 }
 
-async fn prune_pod_monitors<K: Managed>(
-    state: &State,
+/// Tor and I2P identities, and xmrig's API token: made once (only for a
+/// valid object whose children are its own), before the pods that mount them.
+async fn make_identities<K: Managed>(
     obj: &K,
-    ns: &str,
-    desired: &Desired,
-) -> Result<Vec<String>, Error> {
+    state: &State,
+) -> Result<Result<Identities, InvalidSpec>, Error> {
     let owner = Owner::of(K::KIND, obj.meta());
-    let selector = format!(
-        "{}={},app.kubernetes.io/managed-by={MANAGER}",
-        build::INSTANCE_LABEL,
-        owner.name
-    );
-    let keep = desired.names_of(|c| matches!(c, Child::PodMonitor(_)));
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(state.client.clone(), ns, &build::pod_monitor_resource());
-    let list = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| Error::kube(format!("listing PodMonitors in {ns}"), e))?;
-    let mut removed = Vec::new();
-    for item in list {
-        let name = item.name_any();
-        if keep.contains(&name) {
-            continue;
-        }
-        api.delete(&name, &DeleteParams::default())
-            .await
-            .map_err(|e| Error::kube(format!("deleting PodMonitor {ns}/{name}"), e))?;
-        removed.push(format!("PodMonitor/{name}"));
+    if obj.needs_api_token()
+        && let Err(invalid) = make_api_token(obj, state, &owner).await?
+    {
+        return Ok(Err(invalid));
     }
-    Ok(removed)
+    let Some(node) = obj.node() else {
+        return Ok(Ok(Identities::default()));
+    };
+    let replicas = obj.desired_replicas();
+    let cached = state.caches().map(|c| &c.kept_secrets);
+    let ids = match identities::ensure(&state.client, cached, &owner, node, replicas, K::NODE_PATH)
+        .await?
+    {
+        Ok(ids) => ids,
+        Err(invalid) => return Ok(Err(invalid)),
+    };
+    if !ids.created.is_empty() {
+        tracing::info!(object = %object_key(obj), created = ?ids.created, "made identities");
+        let note = format!("made {}", ids.created.join(", "));
+        let (kind, reason) = (EventType::Normal, "IdentityCreated");
+        publish(state, obj, kind, reason, "Identity", note).await;
+    }
+    Ok(Ok(ids))
 }
 
-async fn prune_kind<T>(
-    state: &State,
-    ns: &str,
-    selector: &str,
-    keep: &[String],
-) -> Result<Vec<String>, Error>
-where
-    T: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + Debug
-        + DeserializeOwned,
-{
-    let api: Api<T> = Api::namespaced(state.client.clone(), ns);
-    let kind = T::kind(&()).to_string();
-    let list = api
-        .list_metadata(&ListParams::default().labels(selector))
-        .await
-        .map_err(|e| Error::kube(format!("listing {kind}s in {ns}"), e))?;
-    let mut removed = Vec::new();
-    for item in list.items {
-        let name = item.metadata.name.clone().unwrap_or_default();
-        if keep.contains(&name) {
-            continue;
-        }
-        api.delete(&name, &DeleteParams::default())
-            .await
-            .map_err(|e| Error::kube(format!("deleting {kind} {ns}/{name}"), e))?;
-        removed.push(format!("{kind}/{name}"));
-    }
-    Ok(removed)
-}
-
-/// Writes the status when it differs from the stored one. Returns whether it wrote.
-async fn write_status<K: Managed>(
+/// xmrig's API token, with an Event when it is made (the only time it is
+/// written).
+async fn make_api_token<K: Managed>(
     obj: &K,
     state: &State,
-    selector: &str,
-    pods: Vec<(String, bool, Option<status::Observed>)>,
-    invalid: Option<String>,
-    ids: &identities::Identities,
-    extra: Vec<status::Extra>,
-) -> Result<bool, Error> {
-    let new = status::compute(status::StatusInput {
-        previous: obj.status(),
-        generation: obj.meta().generation,
-        desired: obj.desired_replicas(),
-        selector: selector.to_string(),
-        pods,
-        invalid,
-        network: K::KIND == "MoneroNetwork",
-        miners: K::KIND == <MoneroMiningNodeSet as Managed>::KIND,
-        addresses: ids.addresses.clone(),
-        rpc_onion: ids.rpc_onion.clone(),
-        extra,
-        now: Timestamp::now(),
-    });
-    if obj.status() == Some(&new) {
-        return Ok(false);
+    owner: &Owner,
+) -> Result<Result<(), InvalidSpec>, Error> {
+    let cached = state.caches().map(|c| &c.kept_secrets);
+    let made = match xmrig_api::ensure(&state.client, cached, owner).await? {
+        Ok(made) => made,
+        Err(invalid) => return Ok(Err(invalid)),
+    };
+    if made {
+        let secret = build::xmrig_api_secret_name(owner);
+        let note = format!("made Secret {secret} with xmrig's HTTP API access token");
+        let (kind, reason) = (EventType::Normal, "AccessTokenCreated");
+        publish(state, obj, kind, reason, "Token", note).await;
     }
-    let ns = obj.namespace().unwrap_or_else(|| "default".into());
-    let api: Api<K> = Api::namespaced(state.client.clone(), &ns);
-    let patch = json!({
-        "apiVersion": format!("{}/{}", monero_crd::GROUP, monero_crd::VERSION),
-        "kind": K::KIND,
-        "status": new,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|e| Error::kube(format!("writing status of {}", object_key(obj)), e))?;
-    Ok(true)
+    Ok(Ok(()))
 }
 
-/// Runs the three controllers until `shutdown` turns true; each finishes the
-/// reconciles it has started.
+/// An object that cannot be applied: a condition, a Warning Event the first
+/// time, and a look again in a minute (a missing Secret may appear).
+async fn reject<K: Managed>(obj: &K, state: &State, invalid: InvalidSpec) -> Result<Action, Error> {
+    let selector = Owner::of(K::KIND, obj.meta()).selector_string(K::WORKLOAD);
+    let blocked = Blocked::new("InvalidSpec", invalid.to_string());
+    refuse(obj, state, selector, blocked, "Validate").await
+}
+
+/// Children whose names other objects hold: nothing is applied (taking them
+/// over would break their owner), the status names them and the holders,
+/// and in a minute we look again (the other object may be gone by then).
+async fn name_conflict<K: Managed>(
+    obj: &K,
+    state: &State,
+    desired: &Desired,
+    why: String,
+) -> Result<Action, Error> {
+    let blocked = Blocked::new("NameConflict", why);
+    refuse(obj, state, desired.selector.clone(), blocked, "Apply").await
+}
+
+/// Writes a status that says why nothing was applied, with a Warning Event
+/// only when that status is new (not at every retry).
+async fn refuse<K: Managed>(
+    obj: &K,
+    state: &State,
+    selector: String,
+    blocked: Blocked,
+    action: &str,
+) -> Result<Action, Error> {
+    let (reason, note) = (blocked.reason.clone(), blocked.message.clone());
+    let parts = report::Parts {
+        selector,
+        blocked: Some(blocked),
+        ..report::Parts::default()
+    };
+    if report::write_status(obj, state, parts).await? {
+        publish(state, obj, EventType::Warning, &reason, action, note).await;
+    }
+    Ok(Action::requeue(Duration::from_secs(60)))
+}
+
+/// A child the API server refused: the status says which and why (a log line
+/// is not where users look), then the error goes back for the backoff.
+async fn apply_failed<K: Managed>(
+    obj: &K,
+    state: &State,
+    mut report: report::Report<'_>,
+    error: Error,
+) -> Result<Action, Error> {
+    report.blocked = Some(Blocked::new("ApplyFailed", error.condition_message()));
+    if let Err(e) = report::write(obj, state, report).await {
+        tracing::debug!(object = %object_key(obj), error = %e, "could not write the failure to status");
+    }
+    Err(error)
+}
+
+/// Fills the caches of the owned kinds, then runs the three controllers
+/// until `shutdown` turns true; each finishes the reconciles it has started.
+/// The controllers start only once every cache holds its first list, so that
+/// no reconcile mistakes a cache still empty for missing children.
 pub async fn run(state: Arc<State>, shutdown: tokio::sync::watch::Receiver<bool>) {
     let stopped = move || {
         let mut rx = shutdown.clone();
@@ -879,6 +676,23 @@ pub async fn run(state: Arc<State>, shutdown: tokio::sync::watch::Receiver<bool>
         }
     };
     let client = state.client.clone();
+    let (caches, feeds) = caches::Caches::new();
+    let feeding = tokio::spawn(feeds.reflect(client.clone()));
+    tokio::select! {
+        ready = caches.wait_until_ready() => {
+            if let Err(e) = ready {
+                tracing::error!(error = %e, "the caches could not be filled; not starting the controllers");
+                feeding.abort();
+                return;
+            }
+        }
+        () = stopped() => {
+            feeding.abort();
+            return;
+        }
+    }
+    tracing::info!(?caches, "caches filled");
+    state.use_caches(caches);
     // Each controller watches only its own kind's children, not every Secret or
     // Service in the cluster.
     let owned = |kind: &str| {
@@ -910,4 +724,5 @@ pub async fn run(state: Arc<State>, shutdown: tokio::sync::watch::Receiver<bool>
         controller!(MoneroNetwork),
         controller!(MoneroMiningNodeSet)
     );
+    feeding.abort();
 }

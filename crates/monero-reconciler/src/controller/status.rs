@@ -58,6 +58,28 @@ impl Extra {
     }
 }
 
+/// Why the desired state cannot be reached at all: an invalid spec, a child
+/// whose name another object holds, a child the API server refused. It turns
+/// Ready False and Degraded True with its reason, so that the cause shows in
+/// `kubectl get` and `kubectl describe`, not only in the operator's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blocked {
+    /// Condition reason, such as `InvalidSpec`, `NameConflict`, `ApplyFailed`.
+    pub reason: String,
+    /// What is wrong, naming the object and, where there is one, the server's message.
+    pub message: String,
+}
+
+impl Blocked {
+    /// A blocker.
+    pub fn new(reason: &str, message: impl Into<String>) -> Blocked {
+        Blocked {
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Whether a pod's Ready condition is True.
 pub fn pod_ready(pod: &Pod) -> bool {
     pod.status
@@ -80,7 +102,7 @@ pub struct StatusInput<'a> {
     /// The pods, with what polling found (None for kinds that are not polled).
     pub pods: Vec<(String, bool, Option<Observed>)>,
     /// Why the spec could not be applied, if it could not.
-    pub invalid: Option<String>,
+    pub blocked: Option<Blocked>,
     /// Whether the nodes are expected to connect to each other (a network).
     pub network: bool,
     /// Whether the replicas are xmrig miners: no chain, no sync; a hashrate.
@@ -165,45 +187,34 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
     };
 
     let mut conditions = Vec::new();
-    let all_ready = input.invalid.is_none() && ready == input.desired && replicas == input.desired;
-    let (reason, message) = if let Some(why) = &input.invalid {
-        ("InvalidSpec", why.clone())
-    } else if all_ready {
-        (
+    let blocked = input.blocked.as_ref();
+    let all_ready = blocked.is_none() && ready == input.desired && replicas == input.desired;
+    let (reason, message) = match blocked {
+        Some(b) => (b.reason.as_str(), b.message.clone()),
+        None if all_ready => (
             "AllReplicasReady",
             format!("{ready}/{} replicas ready", input.desired),
-        )
-    } else {
-        (
+        ),
+        None => (
             "ReplicasNotReady",
             format!("{ready}/{} replicas ready", input.desired),
-        )
+        ),
     };
     conditions.push(cond("Ready", all_ready, reason, message));
-    let progressing = input.invalid.is_none() && (replicas != input.desired || ready != replicas);
+    let progressing = blocked.is_none() && (replicas != input.desired || ready != replicas);
     conditions.push(cond(
         "Progressing",
         progressing,
         if progressing { "RollingOut" } else { "Stable" },
         format!("{replicas} pods for {} desired", input.desired),
     ));
-    let degraded = input.invalid.is_some() || (replicas > 0 && ready == 0);
-    conditions.push(cond(
-        "Degraded",
-        degraded,
-        if input.invalid.is_some() {
-            "InvalidSpec"
-        } else if degraded {
-            "NoReplicaReady"
-        } else {
-            "AsExpected"
-        },
-        if degraded {
-            "no replica can serve".into()
-        } else {
-            "at least one replica serves".into()
-        },
-    ));
+    let degraded = blocked.is_some() || (replicas > 0 && ready == 0);
+    let (reason, message) = match blocked {
+        Some(b) => (b.reason.as_str(), b.message.clone()),
+        None if degraded => ("NoReplicaReady", "no replica can serve".into()),
+        None => ("AsExpected", "at least one replica serves".into()),
+    };
+    conditions.push(cond("Degraded", degraded, reason, message));
     if polled {
         let all_synced = replicas > 0 && synced == nodes.len();
         conditions.push(cond(
@@ -268,7 +279,7 @@ mod tests {
             desired: 2,
             selector: "a=b".into(),
             pods,
-            invalid: None,
+            blocked: None,
             network: true,
             miners: false,
             addresses: BTreeMap::new(),
@@ -377,7 +388,10 @@ mod tests {
     #[test]
     fn an_invalid_spec_is_not_ready_and_degraded_with_the_reason() {
         let mut i = input(vec![], None, 1);
-        i.invalid = Some("MoneroNodeSet a/b: spec.monerod.args: bad".into());
+        i.blocked = Some(Blocked::new(
+            "InvalidSpec",
+            "MoneroNodeSet a/b: spec.monerod.args: bad",
+        ));
         let s = compute(i);
         let r = cond(&s, "Ready");
         assert_eq!(
@@ -389,7 +403,16 @@ mod tests {
             "{}",
             r.message
         );
-        assert_eq!(cond(&s, "Degraded").status, "True");
+        let d = cond(&s, "Degraded");
+        assert_eq!(
+            (d.status.as_str(), d.reason.as_str()),
+            ("True", "InvalidSpec")
+        );
+        assert!(
+            d.message.contains("spec.monerod.args: bad"),
+            "{}",
+            d.message
+        );
         assert!(
             s.conditions.iter().all(|c| c.type_ != "Synced"),
             "nothing polled, no Synced"

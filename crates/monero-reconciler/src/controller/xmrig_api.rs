@@ -7,6 +7,9 @@
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
+use kube::runtime::reflector::Store;
+
+use super::caches;
 
 use crate::build::{
     Owner, XMRIG_API_CONFIG_KEY, XMRIG_API_TOKEN_KEY, invalid, secret_data, xmrig_api_secret,
@@ -27,23 +30,31 @@ pub fn new_token() -> Result<String, Error> {
 /// Creates the set's API Secret when it does not exist. Returns whether it
 /// did; an existing Secret without the keys the pods mount is an
 /// [`InvalidSpec`] (the inner error), since the pods could not start.
+///
+/// A complete copy in `cached` (the cache of the Secrets the operator made)
+/// is enough: the token is never rewritten. A missing or incomplete one is
+/// read again with a GET before it is made or refused, since the cache may
+/// lag behind the create of a moment ago.
 pub async fn ensure(
     client: &kube::Client,
+    cached: Option<&Store<Secret>>,
     owner: &Owner,
 ) -> Result<Result<bool, InvalidSpec>, Error> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), &owner.namespace);
     let name = xmrig_api_secret_name(owner);
+    if cached
+        .and_then(|store| caches::get(store, &owner.namespace, &name))
+        .is_some_and(|s| missing_keys(&s).is_empty())
+    {
+        return Ok(Ok(false));
+    }
+    let api: Api<Secret> = Api::namespaced(client.clone(), &owner.namespace);
     let where_ = format!("Secret {}/{name}", owner.namespace);
     if let Some(live) = api
         .get_opt(&name)
         .await
         .map_err(|e| Error::kube(format!("reading {where_}"), e))?
     {
-        let data = secret_data(&live);
-        let missing: Vec<&str> = [XMRIG_API_TOKEN_KEY, XMRIG_API_CONFIG_KEY]
-            .into_iter()
-            .filter(|k| !data.contains_key(*k))
-            .collect();
+        let missing = missing_keys(&live);
         if !missing.is_empty() {
             return Ok(Err(invalid(
                 owner,
@@ -69,6 +80,15 @@ pub async fn ensure(
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(Ok(false)),
         Err(e) => Err(Error::kube(format!("creating {where_}"), e)),
     }
+}
+
+/// The keys the pods mount that `secret` lacks.
+fn missing_keys(secret: &Secret) -> Vec<&'static str> {
+    let data = secret_data(secret);
+    [XMRIG_API_TOKEN_KEY, XMRIG_API_CONFIG_KEY]
+        .into_iter()
+        .filter(|k| !data.contains_key(*k))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! A small in-memory Kubernetes API server behind kube's `Client`, on the
 //! tower-test mock service: it stores what is applied, answers gets, lists
 //! (with label selectors) and deletes, records every request, and can fail
-//! chosen requests. Enough to run the real reconcile against, and to count
+//! chosen requests. Server-side apply is modelled for one manager: the
+//! applied fields win, and fields an earlier apply set but the latest one
+//! no longer sends are removed. Enough to run the real reconcile against, and to count
 //! exactly which requests it makes.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -41,14 +43,52 @@ impl Seen {
 pub struct Inner {
     pub objects: BTreeMap<String, Value>,
     pub seen: Vec<Seen>,
-    /// (method, path suffix, status): the next matching request fails with that status.
-    pub fail_next: Vec<(String, String, u16)>,
+    /// (method, path suffix, status, message): the next matching request
+    /// fails with that status and message.
+    pub fail_next: Vec<(String, String, u16, String)>,
+    /// The last server-side apply body at each path, to remove what the next
+    /// one stops sending.
+    applied: BTreeMap<String, Value>,
     version: u64,
 }
 
 #[derive(Clone, Default)]
 pub struct FakeApi {
     pub inner: Arc<Mutex<Inner>>,
+}
+
+/// The reason the API server gives with a status code.
+fn reason_of(code: u16) -> &'static str {
+    match code {
+        400 => "BadRequest",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        422 => "Invalid",
+        _ => "InternalError",
+    }
+}
+
+/// Removes from `stored` what `before` (the previous apply) set and `after`
+/// (this apply) does not send: server-side apply's rule for the fields of
+/// one manager. Lists are atomic here, replaced whole by the merge.
+fn drop_unsent(stored: &mut Value, before: &Value, after: &Value) {
+    let (Value::Object(s), Value::Object(b)) = (stored, before) else {
+        return;
+    };
+    for (k, bv) in b {
+        match after.get(k) {
+            None => {
+                s.remove(k);
+            }
+            Some(av) if bv.is_object() && av.is_object() => {
+                if let Some(sv) = s.get_mut(k) {
+                    drop_unsent(sv, bv, av);
+                }
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 fn status(code: u16, reason: &str, message: &str) -> Value {
@@ -140,6 +180,13 @@ impl FakeApi {
         inner.objects.insert(path.to_string(), obj);
     }
 
+    /// Takes an object out of the store, as the garbage collector would.
+    pub fn remove(&self, path: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.objects.remove(path);
+        inner.applied.remove(path);
+    }
+
     pub fn get(&self, path: &str) -> Option<Value> {
         self.inner.lock().unwrap().objects.get(path).cloned()
     }
@@ -176,19 +223,29 @@ impl FakeApi {
     }
 
     pub fn fail_next(&self, method: &str, path_suffix: &str, code: u16) {
-        self.inner
-            .lock()
-            .unwrap()
-            .fail_next
-            .push((method.into(), path_suffix.into(), code));
+        self.fail_next_with(method, path_suffix, code, "injected failure");
+    }
+
+    /// Like `fail_next`, with the message the server gives.
+    pub fn fail_next_with(&self, method: &str, path_suffix: &str, code: u16, message: &str) {
+        self.inner.lock().unwrap().fail_next.push((
+            method.into(),
+            path_suffix.into(),
+            code,
+            message.into(),
+        ));
     }
 
     async fn answer(&self, req: Request<Body>) -> Response<Body> {
         let method = req.method().to_string();
         let path = req.uri().path().to_string();
         let query = req.uri().query().unwrap_or("").to_string();
+        let apply = req
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/apply-patch"));
         let body = req.into_body().collect_bytes().await.unwrap();
-        let (code, value) = self.handle(&method, &path, &query, &body);
+        let (code, value) = self.handle(&method, &path, &query, &body, apply);
         Response::builder()
             .status(code)
             .header("content-type", "application/json")
@@ -196,7 +253,14 @@ impl FakeApi {
             .unwrap()
     }
 
-    fn handle(&self, method: &str, path: &str, query: &str, body: &[u8]) -> (u16, Value) {
+    fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        apply: bool,
+    ) -> (u16, Value) {
         let mut inner = self.inner.lock().unwrap();
         inner.seen.push(Seen {
             method: method.into(),
@@ -207,10 +271,10 @@ impl FakeApi {
         if let Some(i) = inner
             .fail_next
             .iter()
-            .position(|(m, p, _)| m == method && path.ends_with(p.as_str()))
+            .position(|(m, p, _, _)| m == method && path.ends_with(p.as_str()))
         {
-            let (_, _, code) = inner.fail_next.remove(i);
-            return (code, status(code, "InternalError", "injected failure"));
+            let (_, _, code, message) = inner.fail_next.remove(i);
+            return (code, status(code, reason_of(code), &message));
         }
         inner.version += 1;
         let version = inner.version.to_string();
@@ -222,10 +286,16 @@ impl FakeApi {
                 // A collection: list what lies directly under it.
                 let prefix = format!("{path}/");
                 let selector = query_param(query, "labelSelector").unwrap_or_default();
+                let across = across_namespaces(path);
                 let items: Vec<Value> = inner
                     .objects
                     .iter()
-                    .filter(|(k, _)| k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
+                    .filter(|(k, _)| {
+                        (k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
+                            || across
+                                .as_ref()
+                                .is_some_and(|(base, res)| in_any_namespace(k, base, res))
+                    })
                     .map(|(_, v)| v.clone())
                     .filter(|v| labels_match(v, &selector))
                     .collect();
@@ -259,9 +329,17 @@ impl FakeApi {
                 {
                     return (409, status(409, "Conflict", "the object has been modified"));
                 }
+                let before = if apply {
+                    inner.applied.insert(path.to_string(), patch.clone())
+                } else {
+                    None
+                };
                 let entry = inner.objects.entry(path.to_string()).or_insert_with(|| {
                     json!({"metadata": {"uid": format!("uid-{version}"), "creationTimestamp": "2026-01-01T00:00:00Z"}})
                 });
+                if let Some(before) = before {
+                    drop_unsent(entry, &before, &patch);
+                }
                 merge(entry, &patch);
                 entry["metadata"]["resourceVersion"] = json!(version);
                 (200, entry.clone())
@@ -301,12 +379,36 @@ impl FakeApi {
                 (200, obj)
             }
             "DELETE" => match inner.objects.remove(path) {
-                Some(obj) => (200, obj),
+                Some(obj) => {
+                    inner.applied.remove(path);
+                    (200, obj)
+                }
                 None => (404, status(404, "NotFound", "no such object")),
             },
             _ => (405, status(405, "MethodNotAllowed", method)),
         }
     }
+}
+
+/// For a list across namespaces (`/api/v1/pods`, `/apis/apps/v1/statefulsets`),
+/// the group/version prefix and the resource, as reflectors list.
+fn across_namespaces(path: &str) -> Option<(String, String)> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let n = match segs.first() {
+        Some(&"api") => 2,
+        Some(&"apis") => 3,
+        _ => return None,
+    };
+    (segs.len() == n + 1).then(|| (format!("/{}", segs[..n].join("/")), segs[n].to_string()))
+}
+
+/// Whether `key` is `<base>/namespaces/<ns>/<resource>/<name>`.
+fn in_any_namespace(key: &str, base: &str, resource: &str) -> bool {
+    let Some(rest) = key.strip_prefix(&format!("{base}/namespaces/")) else {
+        return false;
+    };
+    let segs: Vec<&str> = rest.split('/').collect();
+    segs.len() == 3 && segs[1] == resource
 }
 
 /// Collection paths end in a resource name: /api/v1/namespaces/ns/pods has

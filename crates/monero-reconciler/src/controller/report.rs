@@ -1,0 +1,220 @@
+//! The status step: list the pods, poll them (or reuse a recent poll), and
+//! write the status only when it differs from the stored one.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+
+use super::identities::Identities;
+use super::probe::ProbeTarget;
+use super::status::{self, Blocked, Extra, Observed};
+use super::{Managed, State, caches, object_key};
+use crate::build::{self, Desired, MANAGER};
+use crate::error::Error;
+
+/// A pod's row in the status: its name, whether it is Ready, what polling found.
+type Row = (String, bool, Option<Observed>);
+
+/// What the status of an object that was built is made from.
+pub(super) struct Report<'a> {
+    pub desired: &'a Desired,
+    pub ctx: &'a build::Context,
+    pub ids: &'a Identities,
+    pub extra: Vec<Extra>,
+    pub blocked: Option<Blocked>,
+}
+
+/// Everything but the pods' observations, which `write` adds.
+#[derive(Default)]
+pub(super) struct Parts {
+    pub selector: String,
+    pub pods: Vec<Row>,
+    pub blocked: Option<Blocked>,
+    pub ids: Identities,
+    pub extra: Vec<Extra>,
+}
+
+/// Observes the pods and writes the status. Returns whether it wrote.
+pub(super) async fn write<K: Managed>(
+    obj: &K,
+    state: &State,
+    report: Report<'_>,
+) -> Result<bool, Error> {
+    let pods = observe(obj, state, report.desired, report.ctx).await?;
+    let parts = Parts {
+        selector: report.desired.selector.clone(),
+        pods,
+        blocked: report.blocked,
+        ids: report.ids.clone(),
+        extra: report.extra,
+    };
+    write_status(obj, state, parts).await
+}
+
+/// Lists the pods (from the pod cache when in use) and reads each one.
+/// monerod replicas are always polled; miners only through their exporter.
+/// A cached pod list may lag by a moment: the status then catches up at the
+/// next reconcile, which the pod's own change to the StatefulSet's status
+/// triggers anyway.
+async fn observe<K: Managed>(
+    obj: &K,
+    state: &State,
+    desired: &Desired,
+    ctx: &build::Context,
+) -> Result<Vec<Row>, Error> {
+    let ns = obj.namespace().unwrap_or_else(|| "default".into());
+    let mut items: Vec<Pod> = match state.caches() {
+        Some(c) => caches::select(&c.pods, &ns, &desired.selector)
+            .iter()
+            .map(|p| p.as_ref().clone())
+            .collect(),
+        None => {
+            let pods: Api<Pod> = Api::namespaced(state.client.clone(), &ns);
+            pods.list(&ListParams::default().labels(&desired.selector))
+                .await
+                .map_err(|e| Error::kube(format!("listing pods of {}", object_key(obj)), e))?
+                .items
+        }
+    };
+    items.sort_by_key(|p| p.name_any());
+    let key = object_key(obj);
+    let (since, recent) = recent(state, &key);
+    let template = ProbeTarget {
+        ip: String::new(),
+        rpc_port: rpc_port(desired),
+        exporter: obj.exporter(),
+        login: obj.rpc_login(ctx),
+        xmrig: K::MINERS,
+    };
+    let polled = K::POLLED || obj.exporter();
+    let probes = items.iter().map(|p| {
+        let target = pod_ip(p).map(|ip| ProbeTarget {
+            ip,
+            ..template.clone()
+        });
+        observe_pod(state, polled, target, recent.get(&p.name_any()).cloned())
+    });
+    let results = futures::future::join_all(probes).await;
+    remember(state, key, since, &items, &results);
+    Ok(items
+        .iter()
+        .zip(results)
+        .map(|(p, o)| (p.name_any(), status::pod_ready(p), o))
+        .collect())
+}
+
+fn pod_ip(pod: &Pod) -> Option<String> {
+    pod.status.as_ref().and_then(|s| s.pod_ip.clone())
+}
+
+/// What the last poll found, when it is recent enough to reuse: a status
+/// write triggers a reconcile, and polling again there would find moving
+/// values (heights, hashrates), write again, and so on for ever.
+fn recent(state: &State, key: &str) -> (Instant, HashMap<String, Observed>) {
+    let max_age = state.config.status_interval / 2;
+    state
+        .observed
+        .lock()
+        .ok()
+        .and_then(|m| m.get(key).cloned())
+        .filter(|(t, _)| t.elapsed() < max_age)
+        .unwrap_or_else(|| (Instant::now(), HashMap::new()))
+}
+
+async fn observe_pod(
+    state: &State,
+    polled: bool,
+    target: Option<ProbeTarget>,
+    recent: Option<Observed>,
+) -> Option<Observed> {
+    if !polled {
+        return None;
+    }
+    match (target, recent) {
+        (Some(_), Some(recent)) => Some(recent),
+        (Some(t), None) => Some(state.probe.observe(t).await),
+        (None, _) => Some(Observed {
+            message: Some("pod has no IP yet".into()),
+            ..Observed::default()
+        }),
+    }
+}
+
+/// Keeps what pods with an IP reported, for the next reconcile to reuse.
+fn remember(
+    state: &State,
+    key: String,
+    since: Instant,
+    pods: &[Pod],
+    results: &[Option<Observed>],
+) {
+    let keep = pods
+        .iter()
+        .zip(results)
+        .filter(|(p, _)| pod_ip(p).is_some())
+        .filter_map(|(p, o)| Some((p.name_any(), o.clone()?)))
+        .collect();
+    if let Ok(mut m) = state.observed.lock() {
+        // Forget objects not seen for a while (deleted ones).
+        m.retain(|_, (t, _)| t.elapsed() < state.config.status_interval * 10);
+        m.insert(key, (since, keep));
+    }
+}
+
+/// The restricted RPC port the pods serve, where they are polled.
+fn rpc_port(desired: &Desired) -> u16 {
+    desired
+        .stateful_set()
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.ports.as_ref())
+        .and_then(|ports| ports.iter().find(|p| p.name.as_deref() == Some("rpc")))
+        .and_then(|p| u16::try_from(p.container_port).ok())
+        .unwrap_or(18089)
+}
+
+/// Writes the status when it differs from the stored one. Returns whether it wrote.
+pub(super) async fn write_status<K: Managed>(
+    obj: &K,
+    state: &State,
+    parts: Parts,
+) -> Result<bool, Error> {
+    let new = status::compute(status::StatusInput {
+        previous: obj.status(),
+        generation: obj.meta().generation,
+        desired: obj.desired_replicas(),
+        selector: parts.selector,
+        pods: parts.pods,
+        blocked: parts.blocked,
+        network: K::PEERED,
+        miners: K::MINERS,
+        addresses: parts.ids.addresses,
+        rpc_onion: parts.ids.rpc_onion,
+        extra: parts.extra,
+        now: Timestamp::now(),
+    });
+    if obj.status() == Some(&new) {
+        return Ok(false);
+    }
+    let ns = obj.namespace().unwrap_or_else(|| "default".into());
+    let api: Api<K> = Api::namespaced(state.client.clone(), &ns);
+    let patch = json!({
+        "apiVersion": format!("{}/{}", monero_crd::GROUP, monero_crd::VERSION),
+        "kind": K::KIND,
+        "status": new,
+    });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|e| Error::kube(format!("writing status of {}", object_key(obj)), e))?;
+    Ok(true)
+}
