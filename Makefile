@@ -6,7 +6,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps build test fmt fmt-check lint unit validate crds prometheus-rules docs deploy undeploy demo demo-local images push pods e2e kind bench clean cluster cluster-down test-cluster
+.PHONY: all deps build test fmt fmt-check lint unit validate crds prometheus-rules docs deploy undeploy demo demo-local images push pods e2e kind bench clean cluster cluster-down test-cluster bench-cluster
 
 # Where `make images` tags (and `make push` pushes) the images; TAG defaults to the
 # workspace version, the tag config/manager and the operator's defaults name.
@@ -133,6 +133,12 @@ bench: deps
 	$(CARGO) bench -p monero-exporter --bench scrape
 	$(CARGO) bench -p monero-reconciler --bench operator
 	CARGO=$(CARGO) bash hack/bench-operator-idle.sh
+
+# 1,000 MoneroNodeSets at once on the real control plane (hack/bench_cluster.py):
+# time to every StatefulSet and status, API requests per no-op reconcile from the API
+# server's audit log, the operator's memory. About 10 minutes; not part of `make bench`.
+bench-cluster: deps
+	CARGO=$(CARGO) bash hack/bench-cluster.sh
 
 clean:
 	$(CARGO) clean

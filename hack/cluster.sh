@@ -12,7 +12,8 @@
 # 127.244.0.0/16 (loopback), so an operator that polls pod IPs only ever reaches
 # loopback, where nothing answers: the network rule holds without a pod network.
 #
-#   CLUSTER_DIR   state: certificates, etcd data, logs, PIDs (default .cache/cluster/run)
+#   CLUSTER_DIR   state: certificates, etcd data, logs, PIDs, and audit.log (every request
+#                 of the monero-operator ServiceAccount) (default .cache/cluster/run)
 #   APISERVER_PORT (default 16443), ETCD_PORT (default 12379)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -136,6 +137,17 @@ up() {
     --quota-backend-bytes 4294967296 --unsafe-no-fsync
   wait_for 30 etcd curl -fsS "http://127.0.0.1:$etcd_port/health" || { tail -20 "$dir/etcd.log" >&2; return 1; }
 
+  # The audit log records every request of the operator's ServiceAccount (and nothing
+  # else), so tests and benchmarks can count what a reconcile costs on the real server.
+  cat >"$dir/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  users: ["system:serviceaccount:monero-system:monero-operator"]
+- level: None
+EOF
   log "kube-apiserver on https://127.0.0.1:$api_port"
   # The default admission plugins (PodSecurity, ResourceQuota, ServiceAccount, ...) are
   # on; the endpoint reconciler is off because the API server's only address here is
@@ -152,6 +164,8 @@ up() {
     --authorization-mode Node,RBAC \
     --service-cluster-ip-range "$service_cidr" \
     --enable-admission-plugins NodeRestriction \
+    --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
+    --audit-log-format json --audit-log-mode blocking \
     --profiling=false
   wait_for 120 kube-apiserver kubectl_ get --raw /readyz || { tail -30 "$dir/kube-apiserver.log" >&2; return 1; }
 
