@@ -4,11 +4,9 @@
 #   BENCH_SETS  how many MoneroNodeSets (default 1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The tests' Python (PyYAML in .venv), as the pod tests make it.
 PY=.venv/bin/python
-if ! "$PY" -c 'import yaml' >/dev/null 2>&1; then
-  [ -x "$PY" ] || python3 -m venv .venv
-  "$PY" -m pip install -q --disable-pip-version-check pyyaml
-fi
+bash hack/pods.sh --venv-only
 ${CARGO:-cargo} build -q --release -p monero-operator --bin monero-operator
 bin=$(bash hack/cluster/build.sh)
 trap 'CLUSTER_BIN=$bin bash hack/cluster.sh down' EXIT

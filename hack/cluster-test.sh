@@ -18,11 +18,9 @@ summary() {
   echo "$1"
   if [ -n "${CLUSTER_SUMMARY:-}" ]; then echo "$1" >"$CLUSTER_SUMMARY"; fi
 }
+# The tests' Python (PyYAML in .venv), as the pod tests make it.
 PY=.venv/bin/python
-if ! "$PY" -c 'import yaml' >/dev/null 2>&1; then
-  [ -x "$PY" ] || python3 -m venv .venv
-  "$PY" -m pip install -q --disable-pip-version-check pyyaml
-fi
+bash hack/pods.sh --venv-only
 tests=$("$PY" hack/cluster_test.py --count)
 
 start=$SECONDS

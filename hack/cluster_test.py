@@ -175,22 +175,21 @@ class Operator:
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.port, timeout=5) as r:
             return r.read().decode()
 
-    def reconciles(self, kind):
-        """How many reconciles of a kind this process finished."""
+    def counter(self, name, kind):
+        """A counter of this process's /metrics, summed over the series of one kind."""
         total = 0.0
         for line in self.metrics().splitlines():
-            m = re.match(r'monero_operator_reconciles_total\{[^}]*kind="%s"[^}]*\} (\S+)' % kind, line)
+            m = re.match(r'%s\{[^}]*kind="%s"[^}]*\} (\S+)' % (name, kind), line)
             if m:
                 total += float(m.group(1))
         return total
 
+    def reconciles(self, kind):
+        """How many reconciles of a kind this process finished."""
+        return self.counter("monero_operator_reconciles_total", kind)
+
     def errors(self, kind):
-        total = 0.0
-        for line in self.metrics().splitlines():
-            m = re.match(r'monero_operator_reconcile_errors_total\{[^}]*kind="%s"[^}]*\} (\S+)' % kind, line)
-            if m:
-                total += float(m.group(1))
-        return total
+        return self.counter("monero_operator_reconcile_errors_total", kind)
 
     def logs(self):
         with open(self.log_path) as f:

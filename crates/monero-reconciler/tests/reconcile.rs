@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::fakeapi::{FakeApi, FixedProbe, MovingProbe};
+use kube::runtime::controller::Action;
 use monero_crd::{MoneroMiningNodeSet, MoneroNetwork, MoneroNodeSet};
 use monero_reconciler::Error;
 use monero_reconciler::controller::caches::{Caches, Feeds};
 use monero_reconciler::controller::{
-    Config, State, backoff, error_policy, metrics::Metrics, reconcile,
+    Config, Managed, State, backoff, error_policy, metrics::Metrics, reconcile,
 };
 use serde_json::{Value, json};
 
@@ -80,13 +81,19 @@ fn condition(status: &Value, type_: &str) -> Value {
 }
 
 /// Reconciles the MoneroNodeSet "nodes" as the store now holds it; it must succeed.
+/// Reconciles the object of kind K named `name`, as the store now holds it.
+async fn reconcile_latest<K: Managed>(
+    api: &FakeApi,
+    st: &Arc<State>,
+    name: &str,
+) -> Result<Action, Error> {
+    reconcile(latest::<K>(api, &K::plural(&()), name), st.clone()).await
+}
+
 async fn reconcile_nodes(api: &FakeApi, st: &Arc<State>) {
-    reconcile(
-        latest::<MoneroNodeSet>(api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_latest::<MoneroNodeSet>(api, st, "nodes")
+        .await
+        .unwrap();
 }
 
 fn nodeset(name: &str, spec: Value) -> Value {
@@ -124,16 +131,10 @@ async fn create_applies_every_child_then_an_unchanged_object_causes_no_write() {
         ),
     );
 
-    let action = reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        action,
-        kube::runtime::controller::Action::requeue(Duration::from_secs(30))
-    );
+    let action = reconcile_latest::<MoneroNodeSet>(&api, &st, "nodes")
+        .await
+        .unwrap();
+    assert_eq!(action, Action::requeue(Duration::from_secs(30)));
     let writes = write_paths(&api);
     let base = format!("/api/v1/namespaces/{NS}");
     for expected in [
@@ -277,12 +278,9 @@ async fn scaling_a_network_rewires_peers_and_removes_the_gone_nodes_service() {
     let net = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork", "metadata": {"name": "regtest"},
                      "spec": {"replicas": 3, "template": {"spec": {"monerod": {"args": ["--regtest", "--fixed-difficulty=1"]}}}}});
     create(&api, "moneronetworks", net);
-    reconcile(
-        latest::<MoneroNetwork>(&api, "moneronetworks", "regtest"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_latest::<MoneroNetwork>(&api, &st, "regtest")
+        .await
+        .unwrap();
     let svc = |i: i32| format!("/api/v1/namespaces/{NS}/services/regtest-{i}");
     assert!((0..3).all(|i| api.get(&svc(i)).is_some()));
     let c0 = secret_file(&api, "regtest-monerod", "regtest-0.conf");
@@ -310,12 +308,9 @@ async fn scaling_a_network_rewires_peers_and_removes_the_gone_nodes_service() {
     obj["spec"]["replicas"] = json!(2);
     api.put(&path, obj);
     api.clear_seen();
-    reconcile(
-        latest::<MoneroNetwork>(&api, "moneronetworks", "regtest"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_latest::<MoneroNetwork>(&api, &st, "regtest")
+        .await
+        .unwrap();
     assert!(api.get(&svc(2)).is_none(), "{:#?}", write_paths(&api));
     assert!(api.get(&svc(1)).is_some());
     let c0 = secret_file(&api, "regtest-monerod", "regtest-0.conf");
@@ -344,16 +339,10 @@ async fn an_invalid_object_gets_a_condition_and_an_event_and_no_children() {
             json!({"monerod": {"rpc": {"login": {"secretName": "missing"}}}}),
         ),
     );
-    let action = reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "locked"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        action,
-        kube::runtime::controller::Action::requeue(Duration::from_secs(60))
-    );
+    let action = reconcile_latest::<MoneroNodeSet>(&api, &st, "locked")
+        .await
+        .unwrap();
+    assert_eq!(action, Action::requeue(Duration::from_secs(60)));
     assert_eq!(
         write_paths(&api),
         vec![format!(
@@ -383,12 +372,9 @@ async fn an_invalid_object_gets_a_condition_and_an_event_and_no_children() {
     // only the config Secret, never the StatefulSet.
     api.put(&format!("/api/v1/namespaces/{NS}/secrets/missing"), json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "missing", "namespace": NS}, "stringData": {"username": "rpcuser", "password": "hunter2"}}));
-    reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "locked"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_latest::<MoneroNodeSet>(&api, &st, "locked")
+        .await
+        .unwrap();
     let sts = api
         .get(&format!(
             "/apis/apps/v1/namespaces/{NS}/statefulsets/locked"
@@ -420,11 +406,11 @@ async fn api_errors_fail_the_reconcile_back_off_and_the_retry_succeeds() {
     );
     assert_eq!(
         error_policy(obj.clone(), &err, st.clone()),
-        kube::runtime::controller::Action::requeue(backoff(1))
+        Action::requeue(backoff(1))
     );
     assert_eq!(
         error_policy(obj.clone(), &err, st.clone()),
-        kube::runtime::controller::Action::requeue(backoff(2))
+        Action::requeue(backoff(2))
     );
     assert!(
         api.events()
@@ -440,7 +426,7 @@ async fn api_errors_fail_the_reconcile_back_off_and_the_retry_succeeds() {
     // Success resets the backoff.
     assert_eq!(
         error_policy(obj, &err, st.clone()),
-        kube::runtime::controller::Action::requeue(backoff(1))
+        Action::requeue(backoff(1))
     );
     let text = {
         let mut buf = Vec::new();
@@ -552,12 +538,9 @@ async fn miners_are_read_through_their_exporter_and_solo_mining_finds_the_node_s
         "metadata": {"name": "wallet", "namespace": NS}, "stringData": {"address": "5Wallet"}}),
     );
     add_pod(&api, "solo-0", "solo", "xmrig", true);
-    reconcile(
-        latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "solo"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_latest::<MoneroMiningNodeSet>(&api, &st, "solo")
+        .await
+        .unwrap();
     let config: Value =
         serde_json::from_str(&secret_file(&api, "solo-xmrig", "config-1.json")).unwrap();
     assert_eq!(
@@ -585,12 +568,7 @@ async fn the_xmrig_api_token_is_made_once_and_never_rewritten() {
     let m = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroMiningNodeSet", "metadata": {"name": "rig"},
                    "spec": {"replicas": 1, "xmrig": {"args": ["-o", "pool:1"]}}});
     create(&api, "monerominingnodesets", m);
-    let run = || {
-        reconcile(
-            latest::<MoneroMiningNodeSet>(&api, "monerominingnodesets", "rig"),
-            st.clone(),
-        )
-    };
+    let run = || reconcile_latest::<MoneroMiningNodeSet>(&api, &st, "rig");
     run().await.unwrap();
     let token = secret_file(&api, "rig-xmrig-api", "token");
     assert_eq!(token.len(), 64);
@@ -643,12 +621,9 @@ fn moving_miners(config: Config) -> (FakeApi, Arc<State>, Arc<MovingProbe>) {
 }
 
 async fn reconcile_rig(api: &FakeApi, st: &Arc<State>) {
-    reconcile(
-        latest::<MoneroMiningNodeSet>(api, "monerominingnodesets", "rig"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
+    reconcile_latest::<MoneroMiningNodeSet>(api, st, "rig")
+        .await
+        .unwrap();
 }
 
 /// A status write triggers the next reconcile (the controller watches the
@@ -1009,12 +984,9 @@ mod identities {
         set_replicas(&api, 2);
         // Another writer changes the Secret between our read and our write.
         api.fail_next("PATCH", "/secrets/nodes-identities", 409);
-        let err = reconcile(
-            latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-            st.clone(),
-        )
-        .await
-        .unwrap_err();
+        let err = reconcile_latest::<MoneroNodeSet>(&api, &st, "nodes")
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("adding identities"), "{err}");
         assert_eq!(keys(&api), first, "nothing written on a conflict");
         api.clear_seen();
@@ -1147,12 +1119,9 @@ mod identities {
         let net = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork", "metadata": {"name": "regtest"},
             "spec": {"replicas": 2, "template": {"spec": {"network": "regtest", "tor": {"enabled": true, "keysSecret": "absent"}}}}});
         create(&api, "moneronetworks", net);
-        reconcile(
-            latest::<MoneroNetwork>(&api, "moneronetworks", "regtest"),
-            st.clone(),
-        )
-        .await
-        .unwrap();
+        reconcile_latest::<MoneroNetwork>(&api, &st, "regtest")
+            .await
+            .unwrap();
         let status = api.get(&cr_path("moneronetworks", "regtest")).unwrap()["status"].clone();
         let msg = condition(&status, "Ready")["message"]
             .as_str()
@@ -1318,12 +1287,7 @@ mod apply_decision {
         let net = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork", "metadata": {"name": "regtest"},
                          "spec": {"replicas": 3, "template": {"spec": {"monerod": {"args": ["--regtest"]}}}}});
         create(&api, "moneronetworks", net);
-        let run = || {
-            reconcile(
-                latest::<MoneroNetwork>(&api, "moneronetworks", "regtest"),
-                st.clone(),
-            )
-        };
+        let run = || reconcile_latest::<MoneroNetwork>(&api, &st, "regtest");
         run().await.unwrap();
         // Every child carries the hash it was applied from.
         let children: Vec<String> = api
@@ -1483,7 +1447,7 @@ async fn a_child_the_api_server_refuses_shows_in_status_and_the_error_backs_off(
     );
     assert_eq!(
         error_policy(obj, &err, st.clone()),
-        kube::runtime::controller::Action::requeue(backoff(1))
+        Action::requeue(backoff(1))
     );
     let path = cr_path("moneronodesets", "nodes");
     let status = api.get(&path).unwrap()["status"].clone();
@@ -1527,13 +1491,10 @@ async fn an_object_being_deleted_is_left_alone() {
         o["spec"]["replicas"] = json!(3);
     });
     api.clear_seen();
-    let action = reconcile(
-        latest::<MoneroNodeSet>(&api, "moneronodesets", "nodes"),
-        st.clone(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(action, kube::runtime::controller::Action::await_change());
+    let action = reconcile_latest::<MoneroNodeSet>(&api, &st, "nodes")
+        .await
+        .unwrap();
+    assert_eq!(action, Action::await_change());
     assert_eq!(api.seen(), Vec::new(), "no request at all");
     assert!(api.get(&sts_path("nodes")).is_none());
 }
@@ -1553,17 +1514,9 @@ mod name_conflicts {
                          "spec": {"replicas": 2, "template": {"spec": {"tor": {"enabled": true}}}}});
         create(&api, "moneronetworks", net);
         api.clear_seen();
-        let run = || {
-            reconcile(
-                latest::<MoneroNetwork>(&api, "moneronetworks", "nodes"),
-                st.clone(),
-            )
-        };
+        let run = || reconcile_latest::<MoneroNetwork>(&api, &st, "nodes");
         let action = run().await.unwrap();
-        assert_eq!(
-            action,
-            kube::runtime::controller::Action::requeue(Duration::from_secs(60))
-        );
+        assert_eq!(action, Action::requeue(Duration::from_secs(60)));
         let status_path = format!("{}/status", cr_path("moneronetworks", "nodes"));
         assert_eq!(write_paths(&api), vec![format!("PATCH {status_path}")]);
         assert_eq!(
@@ -1622,12 +1575,9 @@ mod name_conflicts {
         let net = json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork", "metadata": {"name": "regtest"},
                          "spec": {"replicas": 2}});
         create(&api, "moneronetworks", net);
-        reconcile(
-            latest::<MoneroNetwork>(&api, "moneronetworks", "regtest"),
-            st.clone(),
-        )
-        .await
-        .unwrap();
+        reconcile_latest::<MoneroNetwork>(&api, &st, "regtest")
+            .await
+            .unwrap();
         assert_eq!(api.get(&svc).unwrap(), before);
         assert!(
             api.get(&sts_path("regtest")).is_none(),
