@@ -30,7 +30,8 @@ pub trait Probe: Send + Sync {
     fn observe(&self, target: ProbeTarget) -> BoxFuture<'static, Observed>;
 }
 
-/// The real probe, over the pod network.
+/// The real probe, over the pod network, in plain HTTP (pods serve nothing else), so it
+/// needs no CA store: the operator's image has none.
 #[derive(Clone, Debug)]
 pub struct RpcProbe {
     timeout: Duration,
