@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane on loopback, built from Go modules (hack/cluster/):
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and kwok for fake
-# nodes whose pods "run" without a container runtime.
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and either kwok for
+# fake nodes whose pods "run" without a container runtime, or (--node) a real node.
 #
 #   hack/cluster.sh up       start everything; returns once the API answers and a node is Ready
+#   hack/cluster.sh up --node  the same with a real node instead of kwok: containerd,
+#                            kubelet, kube-proxy, CoreDNS, a pod bridge, local volumes
+#                            (hack/cluster/node.sh says how the network rule holds there)
 #   hack/cluster.sh down     stop every process `up` started, by PID, and remove its state
 #   hack/cluster.sh status   what runs, and the admin kubeconfig
 #   hack/cluster.sh env      KUBECONFIG=... and PATH=... lines for `eval`
+#   hack/cluster.sh preflight  why the node cannot start here (exit 1), or nothing
+#   hack/cluster.sh load IMAGE...  copies images from the Docker engine into the node's
+#                            containerd (no registry involved)
 #
-# Everything listens on 127.0.0.1 only. kwok gives its fake pods addresses in
-# 127.244.0.0/16 (loopback), so an operator that polls pod IPs only ever reaches
-# loopback, where nothing answers: the network rule holds without a pod network.
+# With kwok, everything listens on 127.0.0.1 only. kwok gives its fake pods addresses
+# in 127.244.0.0/16 (loopback), so an operator that polls pod IPs only ever reaches
+# loopback, where nothing answers: the network rule holds without a pod network. With
+# the node, the API server listens on the pod bridge's own address instead, so that
+# pods reach it; that bridge leads nowhere else.
 #
 #   CLUSTER_DIR   state: certificates, etcd data, logs, PIDs, and audit.log (every request
 #                 of the monero-operator ServiceAccount) (default .cache/cluster/run)
@@ -24,6 +32,13 @@ etcd_peer_port=$((etcd_port + 1))
 kubeconfig=$root/.cache/cluster/admin.kubeconfig
 service_cidr=10.96.0.0/16
 pod_cidr=127.244.0.0/16
+mode=kwok
+[ "${2:-}" = --node ] && mode=node
+[ "$mode" = kwok ] && [ -f "$dir/mode" ] && [ "${1:-}" != up ] && mode=$(cat "$dir/mode")
+# shellcheck source=cluster/node.sh
+. "$root/hack/cluster/node.sh"
+api_host=127.0.0.1
+[ "$mode" = node ] && api_host=$node_ip
 
 log() { echo "cluster: $*" >&2; }
 
@@ -63,11 +78,12 @@ pki() {
   openssl genrsa -out "$p/sa.key" 2048 2>/dev/null
   openssl rsa -in "$p/sa.key" -pubout -out "$p/sa.pub" 2>/dev/null
   cert apiserver "/CN=kube-apiserver" \
-    "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,IP:$node_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   cert admin "/O=system:masters/CN=admin"
   cert controller-manager "/CN=system:kube-controller-manager"
   cert scheduler "/CN=system:kube-scheduler"
   cert kwok "/O=system:masters/CN=kwok"
+  cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
 }
 
 cert() { # cert NAME SUBJECT [EXTENSION]
@@ -91,7 +107,7 @@ kind: Config
 clusters:
 - name: local
   cluster:
-    server: https://127.0.0.1:$api_port
+    server: https://$api_host:$api_port
     certificate-authority: $p/ca.crt
 users:
 - name: $name
@@ -120,14 +136,27 @@ up() {
     log "already up (hack/cluster.sh down first)"
     return 0
   fi
+  if [ "$mode" = node ]; then
+    local why
+    why=$(node_preflight)
+    [ -z "$why" ] || { log "the node cannot start here: $why"; return 1; }
+  fi
   rm -rf "$dir"
   mkdir -p "$dir"
+  echo "$mode" >"$dir/mode"
+  echo "$bin" >"$dir/bin"
   pki
   local p=$dir/pki
   kubeconfig_for admin "$kubeconfig"
   kubeconfig_for controller-manager "$dir/controller-manager.kubeconfig"
   kubeconfig_for scheduler "$dir/scheduler.kubeconfig"
   kubeconfig_for kwok "$dir/kwok.kubeconfig"
+  local endpoints=(--endpoint-reconciler-type none)
+  if [ "$mode" = node ]; then
+    node_pki
+    node_network_up
+    endpoints=()
+  fi
 
   log "etcd on 127.0.0.1:$etcd_port"
   start etcd "$bin/etcd" --name local --data-dir "$dir/etcd" \
@@ -148,14 +177,18 @@ rules:
   users: ["system:serviceaccount:monero-system:monero-operator"]
 - level: None
 EOF
-  log "kube-apiserver on https://127.0.0.1:$api_port"
+  log "kube-apiserver on https://$api_host:$api_port"
   # The default admission plugins (PodSecurity, ResourceQuota, ServiceAccount, ...) are
-  # on; the endpoint reconciler is off because the API server's only address here is
-  # loopback, which an Endpoints object may not hold.
+  # on. With kwok the endpoint reconciler is off, because the API server's only address
+  # is loopback, which an Endpoints object may not hold; with the node, the `kubernetes`
+  # Service leads to the bridge address, for the operator's pod.
   start kube-apiserver "$bin/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
-    --endpoint-reconciler-type none \
+    --bind-address "$api_host" --advertise-address "$api_host" --secure-port "$api_port" \
+    "${endpoints[@]}" \
+    --kubelet-client-certificate "$p/apiserver-kubelet-client.crt" \
+    --kubelet-client-key "$p/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority "$p/ca.crt" --kubelet-preferred-address-types InternalIP \
     --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" \
     --client-ca-file "$p/ca.crt" \
     --service-account-key-file "$p/sa.pub" --service-account-signing-key-file "$p/sa.key" \
@@ -186,6 +219,12 @@ EOF
     --authorization-kubeconfig "$dir/scheduler.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false
 
+  if [ "$mode" = node ]; then
+    node_up || return 1
+    wait_for 60 "the default ServiceAccount" kubectl_ -n default get serviceaccount default
+    log "up with node $node_name: KUBECONFIG=$kubeconfig"
+    return 0
+  fi
   log "kwok and a fake node"
   start kwok "$bin/kwok" --kubeconfig "$dir/kwok.kubeconfig" --config "$bin/kwok-stages.yaml" \
     --manage-all-nodes=false --manage-nodes-with-label-selector kwok.x-k8s.io/node=fake \
@@ -221,21 +260,28 @@ node_ready() {
 
 kubectl_() { "$(bin_dir)/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
+stop_pid() { # stop_pid NAME: TERM (then KILL after 15 s) the process of NAME.pid
+  local name=$1
+  [ -f "$dir/$name.pid" ] || return 0
+  local pid
+  pid=$(cat "$dir/$name.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    kill -CONT "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 15))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/$name.pid"
+}
+
 down() {
   local name
+  # The binaries `up` ran (kube-proxy cleans up its rules), without building anything.
+  [ -z "${CLUSTER_BIN:-}" ] && [ -f "$dir/bin" ] && CLUSTER_BIN=$(cat "$dir/bin")
+  [ "$mode" = node ] && node_down
   for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    if [ -f "$dir/$name.pid" ]; then
-      local pid
-      pid=$(cat "$dir/$name.pid")
-      if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        kill -CONT "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + 15))
-        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-        kill -KILL "$pid" 2>/dev/null || true
-      fi
-      rm -f "$dir/$name.pid"
-    fi
+    stop_pid "$name"
   done
   rm -rf "$dir/etcd"
   log "down"
@@ -243,7 +289,7 @@ down() {
 
 status() {
   local name any=0
-  for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+  for name in etcd kube-apiserver kube-controller-manager kube-scheduler kwok containerd kubelet kube-proxy coredns; do
     if running "$name"; then echo "$name: running (pid $(cat "$dir/$name.pid"))"; any=1; else echo "$name: stopped"; fi
   done
   echo "kubeconfig: $kubeconfig"
@@ -256,5 +302,9 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   env) echo "export KUBECONFIG=$kubeconfig PATH=$(bin_dir):\$PATH" ;;
-  *) echo "usage: hack/cluster.sh up|down|status|env" >&2; exit 2 ;;
+  load) shift; node_load_images "$@" ;;
+  kubelet-dir) echo "$dir/node/kubelet" ;;
+  probe-image) echo "$node_pause_image" ;;
+  preflight) why=$(node_preflight); [ -z "$why" ] || { echo "$why"; exit 1; } ;;
+  *) echo "usage: hack/cluster.sh up [--node]|down|status|env|preflight|load IMAGE..." >&2; exit 2 ;;
 esac

@@ -449,14 +449,8 @@ def container(template, name):
     return next(c for c in template["spec"]["containers"] if c["name"] == name)
 
 
-POD_MONITOR_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "podmonitors.monitoring.coreos.com"},
-    "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
-             "names": {"plural": "podmonitors", "singular": "podmonitor", "kind": "PodMonitor", "listKind": "PodMonitorList"},
-             "versions": [{"name": "v1", "served": True, "storage": True,
-                           "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
-}
+with open(os.path.join(ROOT, "hack/cluster/podmonitor-crd-stub.yaml")) as f:
+    POD_MONITOR_CRD = yaml.safe_load(f)
 
 
 class T06Change(Cluster):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make demo` need and are missing: monerod and
 # monero-wallet-rpc (Debian `monero`), promtool (Debian `prometheus`), tor, i2pd, curl,
-# openssl (the cluster tier's certificates), and a Docker engine: when no engine
+# openssl (the cluster tier's certificates), containerd, runc and the CNI plugins (the
+# node tier's container runtime and pod network), and a Docker engine: when no engine
 # answers, Debian's `docker.io` is installed if missing and `dockerd` is started
 # (hack/dockerd.sh). Idempotent; does nothing when everything is present.
 set -euo pipefail
@@ -15,9 +16,12 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v tor >/dev/null 2>&1 || need+=(tor)
 command -v i2pd >/dev/null 2>&1 || need+=(i2pd)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 if ! docker info >/dev/null 2>&1; then
   command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
-  command -v iptables >/dev/null 2>&1 || need+=(iptables)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes components the cluster tier runs, from the Go modules pinned in
-# hack/cluster/go.mod (Kubernetes and etcd) and hack/cluster/kwok/go.mod (kwok), into
-# .cache/cluster/bin/<key>/, where <key> is a hash of both pins and the Go version: a
+# Builds the Kubernetes components the cluster and node tiers run, from the Go modules
+# pinned in hack/cluster/go.mod (Kubernetes and etcd), hack/cluster/kwok/go.mod (kwok)
+# and hack/cluster/coredns/ (CoreDNS with a few plugins), into
+# .cache/cluster/bin/<key>/, where <key> is a hash of the pins and the Go version: a
 # changed pin builds a new folder, an unchanged one builds nothing. Go's own build
 # cache (GOCACHE) makes a rebuild after a small pin change cheap.
 #
@@ -13,10 +14,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
 command -v go >/dev/null 2>&1 || { echo "no Go toolchain (go not on PATH)" >&2; exit 3; }
-key=$( { go version; cat "$here/go.mod" "$here/go.sum" "$here/kwok/go.mod" "$here/kwok/go.sum"; } | sha256sum | cut -c1-16)
+key=$( { go version; cat "$here/go.mod" "$here/go.sum" "$here"/kwok/go.* "$here"/coredns/go.* "$here/coredns/main.go"; } | sha256sum | cut -c1-16)
 k8s=$(sed -n 's/^\tk8s.io\/kubernetes \(v[^ ]*\).*/\1/p' "$here/go.mod")
 bin="$root/.cache/cluster/bin/$k8s-$key"
-tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
+tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kubelet kube-proxy coredns)
 # kwok-stages.yaml is written last, so its presence means a complete folder.
 missing=0
 for t in "${tools[@]}"; do [ -x "$bin/$t" ] || missing=1; done
@@ -60,6 +61,9 @@ build "$here" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-mana
 build "$here" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 build "$here" kubectl k8s.io/kubernetes/cmd/kubectl
 build "$here/kwok" kwok sigs.k8s.io/kwok/cmd/kwok
+build "$here" kubelet k8s.io/kubernetes/cmd/kubelet
+build "$here" kube-proxy k8s.io/kubernetes/cmd/kube-proxy
+build "$here/coredns" coredns .
 # kwok needs its stages (how fake nodes and pods move through their lifecycle) in a
 # config file; they are the ones kwokctl uses, from the pinned kwok module.
 kwok_dir=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
