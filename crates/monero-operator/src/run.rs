@@ -1,5 +1,6 @@
 //! `monero-operator run`: the HTTP endpoints, leader election and the controllers.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -81,7 +82,11 @@ async fn readyz(AxumState(h): AxumState<Http>) -> (StatusCode, &'static str) {
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour only for a terminal: in a pod, `kubectl logs` and log collectors would get
+    // the escape codes as text.
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     match format {
         LogFormat::Text => b.init(),
         LogFormat::Json => b.json().init(),
