@@ -6,7 +6,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps build test fmt fmt-check lint unit validate crds prometheus-rules docs deploy undeploy demo demo-local images push pods e2e kind bench clean cluster cluster-down test-cluster bench-cluster
+.PHONY: all deps build test fmt fmt-check lint unit validate crds prometheus-rules docs deploy undeploy demo demo-local images push pods e2e e2e-local kind bench clean cluster cluster-node cluster-down test-cluster bench-cluster
 
 # Where `make images` tags (and `make push` pushes) the images; TAG defaults to the
 # workspace version, the tag config/manager and the operator's defaults name.
@@ -107,6 +107,12 @@ pods: deps
 cluster:
 	bash hack/cluster.sh up
 
+# The same control plane with a real node instead of kwok (containerd, kubelet,
+# kube-proxy, CoreDNS, a pod bridge with no way off the machine, local volumes); needs
+# root. Pods run the images `make images` built once `hack/cluster.sh load` copies them in.
+cluster-node:
+	bash hack/cluster.sh up --node
+
 cluster-down:
 	bash hack/cluster.sh down
 
@@ -118,6 +124,12 @@ test-cluster: deps
 # End-to-end tests against the cluster KUBECONFIG points at; skip without one.
 e2e:
 	bash e2e/run.sh
+
+# The same end-to-end tests against a real node on this machine: builds the images,
+# starts `hack/cluster.sh up --node`, loads the images, runs e2e/run.sh with every step,
+# stops everything (also part of `make test`).
+e2e-local: deps
+	REGISTRY=$(REGISTRY) TAG=$(TAG) bash hack/e2e-local.sh
 
 # A kind cluster with the images loaded, for `make e2e` (needs kind and a registry).
 kind:

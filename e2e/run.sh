@@ -1,27 +1,46 @@
 #!/usr/bin/env bash
 # End-to-end tests against a real cluster: the one KUBECONFIG (or ~/.kube/config) points
 # at, when it answers. Without one, says so and counts every check as skipped.
+# `make e2e-local` (hack/e2e-local.sh) runs it against a real node on this machine.
 #
 # What it does, in namespace $E2E_NAMESPACE (default monero-e2e, created and deleted):
-#   1. make deploy (kubectl apply -k config/default) and waits for the operator;
+#   1. make deploy (kubectl apply -k config/default), waits for the operator, and runs
+#      it with two replicas: one holds the Lease;
 #   2. every sample in config/samples passes the API server's validation (server-side
 #      dry run: the CRD schemas and CEL rules, for real);
 #   3. applies e2e/manifests/e2e.yaml (a 2-replica regtest MoneroNodeSet, a 3-node
 #      MoneroNetwork, and a miner solo-mining into a third, offline node) and waits for
 #      Ready; checks status (replicas, heights, Synced, Connected, the miner's hashrate
-#      and accepted shares) and the exporter's metrics through the API server's pod proxy;
-#   4. mines blocks on the network (port-forward to monerod's unrestricted RPC) and sees
+#      and accepted shares), the exporter's metrics through the API server's pod proxy,
+#      and the PodMonitor when its CRD is installed;
+#   4. with E2E_ANON=1: a MoneroNodeSet with Tor, I2P and an RPC login (the login
+#      asked for, and accepted, through a port-forward); with E2E_KUBELET_DIR, the keys
+#      tor and i2pd loaded, read from the pod's volumes on the node, are those status shows;
+#   5. mines blocks on the network (port-forward to monerod's unrestricted RPC) and sees
 #      every node reach the new height;
-#   5. scales the MoneroNodeSet to 3 and back to 2 through the scale subresource;
-#   6. changes the MoneroNodeSet's monerod image (same image, second tag) and sees the
-#      StatefulSet roll while the chain data on the PVCs survives (height kept);
-#   7. deletes both and sees their children collected and their PVCs retained (the
+#   6. scales the MoneroNodeSet to 3 and back to 2 through the scale subresource;
+#   7. volumes: on a class that allows expansion the claims are asked to grow; with
+#      E2E_FIXED_CLASS (a class that does not), a condition names the claim refused,
+#      and `retention.whenDeleted: Delete` removes the claim with the set;
+#   8. the operator's leader pod is deleted and the other replica takes over;
+#   9. changes the MoneroNodeSet's monerod image (same image, second tag) and removes a
+#      pod annotation and a nodeSelector from its spec: the StatefulSet rolls, the
+#      fields leave the pods, and the chain data on the PVCs survives (height kept);
+#  10. deletes both and sees their children collected and their PVCs retained (the
 #      default retention), then removes the PVCs itself.
+# After each step, the operator's logs since that step began are checked (the way
+# Strimzi's system tests check theirs): no panic, no restart, no terminal colour codes,
+# no error storm (more than
+# E2E_MAX_ERRORS error lines), and no reconcile loop (over a quiet 10 s window, no more
+# than a few reconciles per object).
+# With E2E_PROBE_IMAGE (an image with /connect, as hack/cluster/node-image makes), a pod
+# must fail to reach an address outside the cluster and reach the API server's Service.
 # The images must be pullable by the cluster: `make kind` (hack/kind-up.sh) loads them into
-# a kind cluster, with the second monerod tag ($TAG-e2e) that step 6 uses.
+# a kind cluster, with the second monerod tag ($TAG-e2e) that step 9 uses.
 #
 #   E2E_KEEP=1     leave the namespace and the operator in place
 #   E2E_TIMEOUT    seconds to wait for each condition (default 300)
+#   e2e/run.sh --count   prints the number of checks
 # Ends with "e2e: N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +49,15 @@ NS=${E2E_NAMESPACE:-monero-e2e}
 TIMEOUT=${E2E_TIMEOUT:-300}
 REGISTRY=${REGISTRY:-ghcr.io/monero-operator}
 TAG=${TAG:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)}
-CHECKS=$(grep -c "^check " "$0")
+MAX_ERRORS=${E2E_MAX_ERRORS:-20}
+OPNS=monero-system
+# Every check is a line `check "..."`, at any indentation; those a setting leaves out
+# count as skipped.
+CHECKS=$(grep -cE '^ *check "' "$0")
+if [ "${1:-}" = --count ]; then
+  echo "$CHECKS"
+  exit 0
+fi
 passed=0
 failed=0
 
@@ -49,6 +76,7 @@ fi
 if ! $KUBECTL version --request-timeout=10s >/dev/null 2>&1; then
   skip "the cluster in KUBECONFIG does not answer ($($KUBECTL config current-context 2>/dev/null || echo 'no context'))"
 fi
+export KUBECTL NS
 k() { $KUBECTL "$@"; }
 kn() { $KUBECTL -n "$NS" "$@"; }
 
@@ -73,15 +101,32 @@ until_true() { # until_true SECONDS COMMAND...: polls every 2 s
   done
 }
 jp() { kn get "$1" -o "jsonpath=$2"; }
-rpc() { # rpc LOCALPORT METHOD PARAMS
-  curl -s --max-time 60 "http://127.0.0.1:$1/json_rpc" -d "{\"jsonrpc\":\"2.0\",\"id\":\"0\",\"method\":\"$2\",\"params\":${3:-\{\}}}"
+is() { # is RESOURCE JSONPATH VALUE: the field has that value now
+  [ "$(jp "$1" "$2" 2>/dev/null)" = "$3" ]
 }
 height() { jp "$1" '{.status.nodes[*].height}'; }
 min_height() { height "$1" | tr ' ' '\n' | sort -n | head -1; }
+ADDRESS=42ey1afDFnn4886T7196doS9GPMzexD9gXpsZJDwVjeRVdFCSoHnv7KPbBeGpzJBzHRCAs9UxqeoyFQMYbqSWYTfJJQAWDm
+mine() { # mine LOCALPORT N: generateblocks through a port-forward to the unrestricted RPC
+  curl -s --max-time 60 "http://127.0.0.1:$1/json_rpc" \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":\"0\",\"method\":\"generateblocks\",\"params\":{\"amount_of_blocks\":$2,\"wallet_address\":\"$ADDRESS\"}}"
+}
+# The helpers, for the `bash -c` of checks that poll.
+export -f k kn jp is until_true mine
+export ADDRESS
 
 pf_pid=
-cleanup() {
+forward() { # forward POD LOCAL:REMOTE: a port-forward in the background, until it answers
+  kn port-forward "pod/$1" "$2" >/dev/null 2>&1 &
+  pf_pid=$!
+  until_true 30 curl -s --max-time 2 -o /dev/null "http://127.0.0.1:${2%%:*}/"
+}
+unforward() {
   [ -n "$pf_pid" ] && kill "$pf_pid" 2>/dev/null
+  pf_pid=
+}
+cleanup() {
+  unforward
   if [ "${E2E_KEEP:-}" != 1 ]; then
     kn delete moneronodesets,moneronetworks,monerominingnodesets --all --wait=false >/dev/null 2>&1
     kn delete pvc --all --wait=false >/dev/null 2>&1
@@ -90,66 +135,231 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The operator's logs, after each step; `mark` starts a step.
+mark() { mark_time=$(date -u +%Y-%m-%dT%H:%M:%SZ); }
+operator_pods() { k -n "$OPNS" get pods -l app.kubernetes.io/name=monero-operator -o jsonpath='{.items[*].metadata.name}'; }
+leader() { k -n "$OPNS" get lease monero-operator -o jsonpath='{.spec.holderIdentity}'; }
+reconciles() { # every reconcile the leader has made, from its /metrics
+  k get --raw "/api/v1/namespaces/$OPNS/pods/$(leader):8080/proxy/metrics" |
+    awk '/^monero_operator_reconciles_total/ { s += $2 } END { print s + 0 }'
+}
+operator_log_clean() {
+  local p out n
+  for p in $(operator_pods); do
+    out=$(k -n "$OPNS" logs "$p" --since-time="$mark_time" 2>&1) || { echo "logs of $p: $out"; return 1; }
+    if grep -q "panicked at" <<<"$out"; then
+      echo "$p panicked:"
+      grep -A5 "panicked at" <<<"$out"
+      return 1
+    fi
+    if grep -q $'\e\[' <<<"$out"; then
+      echo "$p writes terminal colour codes into a log that is not a terminal"
+      return 1
+    fi
+    n=$(grep -c "ERROR" <<<"$out")
+    if [ "$n" -gt "$MAX_ERRORS" ]; then
+      echo "$p: $n error lines since $mark_time (more than $MAX_ERRORS); the last:"
+      grep "ERROR" <<<"$out" | tail -5
+      return 1
+    fi
+    n=$(k -n "$OPNS" get pod "$p" -o jsonpath='{.status.containerStatuses[0].restartCount}')
+    if [ "${n:-0}" != 0 ]; then
+      echo "$p restarted $n times; before that:"
+      k -n "$OPNS" logs "$p" --previous 2>&1 | tail -5
+      return 1
+    fi
+  done
+  # A reconcile loop: with nothing changing, each object reconciles about once per
+  # status interval (30 s); a loop makes that many in a second. This is a measurement
+  # over a fixed window, not a wait for something to happen.
+  local objects before after
+  objects=$(kn get moneronodesets,moneronetworks,monerominingnodesets -o name 2>/dev/null | wc -l)
+  before=$(reconciles) || return 1
+  sleep 10
+  after=$(reconciles) || return 1
+  if [ $((after - before)) -gt $((3 * objects + 5)) ]; then
+    echo "$((after - before)) reconciles in a quiet 10 s window with $objects objects: a reconcile loop"
+    return 1
+  fi
+}
+
+# probe NAME ADDRESS PORT: a restricted pod makes one TCP connect; prints what it got
+# ("connected" or the error).
+probe() {
+  kn apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: $1}
+spec:
+  restartPolicy: Never
+  securityContext: {runAsNonRoot: true, runAsUser: 65535, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: connect
+    image: $E2E_PROBE_IMAGE
+    imagePullPolicy: Never
+    command: [/connect, "$2", "$3"]
+    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+EOF
+  until_true 60 bash -c "kn get pod/$1 -o jsonpath='{.status.phase}' | grep -qE 'Succeeded|Failed'" || return 1
+  kn logs "pod/$1"
+}
+
 echo "== cluster: $($KUBECTL config current-context), namespace $NS, images $REGISTRY/*:$TAG"
-# 1. the operator
+# 1. the operator, then two replicas of it
+mark
 check "make deploy (kubectl apply -k config/default)" k apply -k config/default
-check "the operator becomes Available" k -n monero-system wait deployment/monero-operator --for=condition=Available --timeout="${TIMEOUT}s"
+check "the operator becomes Available" k -n "$OPNS" wait deployment/monero-operator --for=condition=Available --timeout="${TIMEOUT}s"
+k -n "$OPNS" scale deployment/monero-operator --replicas=2 >/dev/null
+check "two operator replicas Ready, one of them holding the Lease" until_true "$TIMEOUT" bash -c "
+  [ \"\$(k -n $OPNS get deployment/monero-operator -o jsonpath='{.status.readyReplicas}')\" = 2 ] &&
+  k -n $OPNS get pods -l app.kubernetes.io/name=monero-operator -o name |
+    grep -qx \"pod/\$(k -n $OPNS get lease monero-operator -o jsonpath='{.spec.holderIdentity}')\""
 
 # 2. the samples, validated by the API server itself
 k create namespace "$NS" >/dev/null 2>&1
 k label namespace "$NS" pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null
 check "config/samples pass server-side validation (schemas and CEL)" kn apply --dry-run=server -k config/samples
+check "operator log after deploy: no panic, restart, error storm or reconcile loop" operator_log_clean
 
 # 3. up, Ready, status, metrics
+mark
 kn apply -f e2e/manifests/e2e.yaml >/dev/null
 check "MoneroNodeSet e2e-nodes becomes Ready" kn wait moneronodeset/e2e-nodes --for=condition=Ready --timeout="${TIMEOUT}s"
 check "MoneroNetwork e2e-net becomes Ready" kn wait moneronetwork/e2e-net --for=condition=Ready --timeout="${TIMEOUT}s"
-check "status: 2 ready replicas with heights" until_true 120 bash -c "[ \"\$($KUBECTL -n $NS get moneronodeset/e2e-nodes -o jsonpath='{.status.readyReplicas}')\" = 2 ] && [ \"\$($KUBECTL -n $NS get moneronodeset/e2e-nodes -o jsonpath='{.status.nodes[*].height}' | wc -w)\" = 2 ]"
-check "the network's nodes are Connected" kn wait moneronetwork/e2e-net --for=condition=Connected --timeout="${TIMEOUT}s"
-check "the exporter reports monero_up 1 (pod proxy)" bash -c "$KUBECTL get --raw /api/v1/namespaces/$NS/pods/e2e-nodes-0:18090/proxy/metrics | grep -qx 'monero_up 1'"
+check "status: 2 ready replicas with heights" until_true 120 bash -c "
+  is moneronodeset/e2e-nodes '{.status.readyReplicas}' 2 &&
+  [ \"\$(jp moneronodeset/e2e-nodes '{.status.nodes[*].height}' | wc -w)\" = 2 ]"
+check "the network's nodes are Connected (peers found by their Service names)" kn wait moneronetwork/e2e-net --for=condition=Connected --timeout="${TIMEOUT}s"
+check "the exporter reports monero_up 1 (pod proxy)" bash -c "k get --raw /api/v1/namespaces/$NS/pods/e2e-nodes-0:18090/proxy/metrics | grep -qx 'monero_up 1'"
+check "the exporter's log has no terminal colour codes" bash -c "! kn logs e2e-nodes-0 -c exporter | grep -q \$'\\e\\['"
+check "StatefulSet pods carry their index label" is pod/e2e-nodes-1 '{.metadata.labels.apps\.kubernetes\.io/pod-index}' 1
+if k get crd podmonitors.monitoring.coreos.com >/dev/null 2>&1; then
+  check "the PodMonitor selects the set's pods (its CRD is installed)" until_true 60 bash -c "
+    jp podmonitor/e2e-nodes '{.spec.selector.matchLabels}' | grep -q e2e-nodes"
+fi
 
 check "the miner's status shows a hashrate and an accepted block" until_true "$TIMEOUT" bash -c "
-  [ \"\$($KUBECTL -n $NS get monerominingnodeset/e2e-miners -o jsonpath='{.status.hashrate}')\" -gt 0 ] &&
-  [ \"\$($KUBECTL -n $NS get monerominingnodeset/e2e-miners -o jsonpath='{.status.nodes[0].sharesAccepted}')\" -ge 1 ]"
-check "the miner's exporter reports xmrig_up 1 (pod proxy)" bash -c "$KUBECTL get --raw /api/v1/namespaces/$NS/pods/e2e-miners-0:18090/proxy/metrics | grep -qx 'xmrig_up 1'"
+  [ \"\$(jp monerominingnodeset/e2e-miners '{.status.hashrate}')\" -gt 0 ] &&
+  [ \"\$(jp monerominingnodeset/e2e-miners '{.status.nodes[0].sharesAccepted}')\" -ge 1 ]"
+check "the miner's exporter reports xmrig_up 1 (pod proxy)" bash -c "k get --raw /api/v1/namespaces/$NS/pods/e2e-miners-0:18090/proxy/metrics | grep -qx 'xmrig_up 1'"
 kn delete monerominingnodeset/e2e-miners moneronodeset/e2e-solo --wait=false >/dev/null
 
-# 4. blocks mined on one node reach all
-kn port-forward pod/e2e-net-0 28081:18081 >/dev/null 2>&1 &
-pf_pid=$!
-until_true 30 curl -s --max-time 2 -o /dev/null http://127.0.0.1:28081/get_info
+if [ -n "${E2E_PROBE_IMAGE:-}" ]; then
+  api_ip=$(k -n default get service kubernetes -o jsonpath='{.spec.clusterIP}')
+  check "a pod reaches the API server through its Service ($api_ip:443)" bash -c "$(declare -f probe); E2E_PROBE_IMAGE=$E2E_PROBE_IMAGE probe e2e-probe-in $api_ip 443 | grep -x connected"
+  check "a pod cannot reach an address outside the cluster (198.51.100.1:443)" bash -c "$(declare -f probe); E2E_PROBE_IMAGE=$E2E_PROBE_IMAGE probe e2e-probe-out 198.51.100.1 443 | grep -x 'Network is unreachable'"
+  kn delete pod e2e-probe-in e2e-probe-out --wait=false >/dev/null 2>&1
+fi
+check "operator log after the sets came up" operator_log_clean
+
+# 4. Tor, I2P and an RPC login
+if [ "${E2E_ANON:-0}" = 1 ]; then
+  mark
+  kn apply -f e2e/manifests/e2e-anon.yaml >/dev/null
+  check "MoneroNodeSet e2e-anon (Tor, I2P, RPC login) becomes Ready" kn wait moneronodeset/e2e-anon --for=condition=Ready --timeout="${TIMEOUT}s"
+  check "status shows the replica's onion and I2P addresses and the RPC onion" until_true 60 bash -c "
+    jp moneronodeset/e2e-anon '{.status.nodes[0].onionAddress}' | grep -qE '^[a-z2-7]{56}\.onion' &&
+    jp moneronodeset/e2e-anon '{.status.nodes[0].i2pAddress}' | grep -qE '^[a-z2-7]{52}\.b32\.i2p' &&
+    jp moneronodeset/e2e-anon '{.status.rpcOnionAddress}' | grep -qE '^[a-z2-7]{56}\.onion'"
+  check "tor, i2pd and monerod run and are ready, with no restart" bash -c "
+    [ \"\$(jp pod/e2e-anon-0 '{.status.containerStatuses[*].restartCount}' | tr ' ' '\n' | sort -u)\" = 0 ] &&
+    [ \"\$(jp pod/e2e-anon-0 '{.status.containerStatuses[*].ready}' | tr ' ' '\n' | sort -u)\" = true ]"
+  forward e2e-anon-0 28089:18089
+  check "the restricted RPC asks for the login" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://127.0.0.1:28089/get_info)\" = 401 ]"
+  check "the restricted RPC answers with the login" bash -c "curl -sf --max-time 10 --digest -u e2e:e2e-login-password http://127.0.0.1:28089/get_info | grep -q '\"status\": \"OK\"'"
+  unforward
+  if [ -n "${E2E_KUBELET_DIR:-}" ]; then
+    # The pod's in-memory volumes, seen from the node: what tor and i2pd loaded.
+    vol=$E2E_KUBELET_DIR/pods/$(jp pod/e2e-anon-0 '{.metadata.uid}')/volumes/kubernetes.io~empty-dir
+    onion=$(jp moneronodeset/e2e-anon '{.status.nodes[0].onionAddress}')
+    check "tor serves the onion address status shows (its hostname file; key 0600 in a 0700 dir)" bash -c "
+      [ \"\$(cat '$vol/anon-tor/p2p/hostname')\" = '${onion%%:*}' ] &&
+      [ \"\$(stat -c %a '$vol/anon-tor/p2p')\" = 700 ] &&
+      [ \"\$(stat -c %a '$vol/anon-tor/p2p/hs_ed25519_secret_key')\" = 600 ]"
+    check "i2pd loads the I2P key of the identity Secret" bash -c "
+      key=\$(sed -n 's/^keys = //p' '$vol/anon-i2pd/tunnels.conf' | head -1) &&
+      cmp <(kn get secret e2e-anon-identities -o jsonpath='{.data.e2e-anon-0\.i2p}' | base64 -d) '$vol/anon-i2pd/data/'\"\$key\""
+  fi
+  kn delete moneronodeset/e2e-anon --wait=false >/dev/null
+  check "operator log after Tor and I2P" operator_log_clean
+fi
+
+# 5. blocks mined on one node reach all
+mark
+forward e2e-net-0 28081:18081
 before=$(min_height moneronetwork/e2e-net)
 check "blocks mined on e2e-net-0 reach every node" until_true "$TIMEOUT" bash -c "
-  curl -s --max-time 60 http://127.0.0.1:28081/json_rpc -d '{\"jsonrpc\":\"2.0\",\"id\":\"0\",\"method\":\"generateblocks\",\"params\":{\"amount_of_blocks\":5,\"wallet_address\":\"42ey1afDFnn4886T7196doS9GPMzexD9gXpsZJDwVjeRVdFCSoHnv7KPbBeGpzJBzHRCAs9UxqeoyFQMYbqSWYTfJJQAWDm\"}}' >/dev/null
-  h=\$($KUBECTL -n $NS get moneronetwork/e2e-net -o jsonpath='{.status.nodes[*].height}' | tr ' ' '\n' | sort -n | head -1)
+  mine 28081 5 >/dev/null
+  h=\$(jp moneronetwork/e2e-net '{.status.nodes[*].height}' | tr ' ' '\n' | sort -n | head -1)
   [ \"\${h:-0}\" -ge $((${before:-1} + 5)) ]"
-kill "$pf_pid" 2>/dev/null
-pf_pid=
+unforward
 
-# 5. scale through the scale subresource
+# 6. scale through the scale subresource
 kn scale moneronodeset/e2e-nodes --replicas=3 >/dev/null
-check "scaled to 3: 3 ready replicas" until_true "$TIMEOUT" bash -c "[ \"\$($KUBECTL -n $NS get moneronodeset/e2e-nodes -o jsonpath='{.status.readyReplicas}')\" = 3 ]"
+check "scaled to 3: 3 ready replicas" until_true "$TIMEOUT" is moneronodeset/e2e-nodes '{.status.readyReplicas}' 3
 kn scale moneronodeset/e2e-nodes --replicas=2 >/dev/null
-check "scaled back to 2: the StatefulSet follows" until_true "$TIMEOUT" bash -c "[ \"\$($KUBECTL -n $NS get statefulset/e2e-nodes -o jsonpath='{.spec.replicas}')\" = 2 ]"
+check "scaled back to 2: the StatefulSet follows" until_true "$TIMEOUT" is statefulset/e2e-nodes '{.spec.replicas}' 2
+check "operator log after mining and scaling" operator_log_clean
 
-# 6. a new monerod image rolls the pods; the chain on the PVC survives
-kn port-forward pod/e2e-nodes-0 28082:18081 >/dev/null 2>&1 &
-pf_pid=$!
-until_true 30 curl -s --max-time 2 -o /dev/null http://127.0.0.1:28082/get_info
-until_true 60 bash -c "rpc() { curl -s --max-time 60 http://127.0.0.1:28082/json_rpc -d \"\$1\"; }; rpc '{\"jsonrpc\":\"2.0\",\"id\":\"0\",\"method\":\"generateblocks\",\"params\":{\"amount_of_blocks\":10,\"wallet_address\":\"42ey1afDFnn4886T7196doS9GPMzexD9gXpsZJDwVjeRVdFCSoHnv7KPbBeGpzJBzHRCAs9UxqeoyFQMYbqSWYTfJJQAWDm\"}}' | grep -q '\"OK\"'"
-kill "$pf_pid" 2>/dev/null
-pf_pid=
-mined=$(until_true 60 bash -c "[ \"\$($KUBECTL -n $NS get moneronodeset/e2e-nodes -o jsonpath='{.status.nodes[0].height}')\" -ge 11 ]" && jp moneronodeset/e2e-nodes '{.status.nodes[0].height}')
-kn patch moneronodeset/e2e-nodes --type=merge -p "{\"spec\":{\"monerod\":{\"image\":\"$REGISTRY/monerod:$TAG-e2e\"}}}" >/dev/null
-check "the StatefulSet rolls to the new image" until_true "$TIMEOUT" bash -c "
-  [ \"\$($KUBECTL -n $NS get pod/e2e-nodes-0 -o jsonpath='{.spec.containers[?(@.name==\"monerod\")].image}')\" = '$REGISTRY/monerod:$TAG-e2e' ] &&
-  [ \"\$($KUBECTL -n $NS get moneronodeset/e2e-nodes -o jsonpath='{.status.readyReplicas}')\" = 2 ]"
-check "the chain survived the rollout (height still >= ${mined:-11})" until_true 120 bash -c "[ \"\$($KUBECTL -n $NS get moneronodeset/e2e-nodes -o jsonpath='{.status.nodes[0].height}')\" -ge ${mined:-11} ]"
+# 7. volumes: growth where the class allows it, a condition where it does not, and
+# claims deleted with their set when its retention says so
+mark
+class=$(jp pvc/data-e2e-nodes-0 '{.spec.storageClassName}')
+if [ "$(k get storageclass "$class" -o jsonpath='{.allowVolumeExpansion}' 2>/dev/null)" = true ]; then
+  kn patch moneronodeset/e2e-nodes --type=merge -p '{"spec":{"storage":{"size":"2Gi"}}}' >/dev/null
+  check "on $class (expandable) both claims are asked to grow to 2Gi" until_true 120 bash -c "
+    [ \"\$(kn get pvc/data-e2e-nodes-0 pvc/data-e2e-nodes-1 -o jsonpath='{.items[*].spec.resources.requests.storage}')\" = '2Gi 2Gi' ]"
+fi
+if [ -n "${E2E_FIXED_CLASS:-}" ]; then
+  kn apply -f - >/dev/null <<EOF
+kind: MoneroNodeSet
+apiVersion: utxo.com.br/v1alpha1
+metadata: {name: e2e-fixed}
+spec:
+  network: regtest
+  storage: {size: 1Gi, storageClassName: $E2E_FIXED_CLASS, retention: {whenDeleted: Delete}}
+  monerod: {args: [--fixed-difficulty=1]}
+EOF
+  check "MoneroNodeSet e2e-fixed on $E2E_FIXED_CLASS becomes Ready" kn wait moneronodeset/e2e-fixed --for=condition=Ready --timeout="${TIMEOUT}s"
+  kn patch moneronodeset/e2e-fixed --type=merge -p '{"spec":{"storage":{"size":"2Gi"}}}' >/dev/null
+  check "growing on $E2E_FIXED_CLASS gives VolumesResized=False naming the claim, which stays 1Gi" until_true 120 bash -c "
+    jp moneronodeset/e2e-fixed '{.status.conditions[?(@.type==\"VolumesResized\")].status} {.status.conditions[?(@.type==\"VolumesResized\")].message}' |
+      grep -q '^False .*data-e2e-fixed-0' &&
+    is pvc/data-e2e-fixed-0 '{.spec.resources.requests.storage}' 1Gi"
+  kn delete moneronodeset/e2e-fixed --wait=true --timeout="${TIMEOUT}s" >/dev/null
+  check "retention whenDeleted Delete: the claim goes with the set" until_true 120 bash -c "! kn get pvc/data-e2e-fixed-0 >/dev/null 2>&1"
+fi
+check "operator log after the volume changes" operator_log_clean
 
-# 7. delete: children collected, PVCs retained (retention Retain by default)
+# 8. the leader goes; the other replica takes over
+mark
+old=$(leader)
+k -n "$OPNS" delete pod "$old" --wait=false >/dev/null
+check "another operator replica takes the Lease from $old" until_true 120 bash -c "
+  h=\$(k -n $OPNS get lease monero-operator -o jsonpath='{.spec.holderIdentity}')
+  [ -n \"\$h\" ] && [ \"\$h\" != '$old' ] && k -n $OPNS get pod \"\$h\" >/dev/null 2>&1"
+
+# 9. a new monerod image rolls the pods, removed fields leave them, the chain survives
+forward e2e-nodes-0 28082:18081
+until_true 60 bash -c "mine 28082 10 | grep -q '\"OK\"'"
+unforward
+mined=$(until_true 60 bash -c "[ \"\$(jp moneronodeset/e2e-nodes '{.status.nodes[0].height}')\" -ge 11 ]" && jp moneronodeset/e2e-nodes '{.status.nodes[0].height}')
+kn patch moneronodeset/e2e-nodes --type=merge -p "{\"spec\":{\"monerod\":{\"image\":\"$REGISTRY/monerod:$TAG-e2e\"},\"pod\":{\"annotations\":null,\"nodeSelector\":null}}}" >/dev/null
+check "the new leader rolls the StatefulSet to the new image" until_true "$TIMEOUT" bash -c "
+  is pod/e2e-nodes-0 '{.spec.containers[?(@.name==\"monerod\")].image}' '$REGISTRY/monerod:$TAG-e2e' &&
+  is pod/e2e-nodes-1 '{.spec.containers[?(@.name==\"monerod\")].image}' '$REGISTRY/monerod:$TAG-e2e' &&
+  is moneronodeset/e2e-nodes '{.status.readyReplicas}' 2"
+check "the removed pod annotation and nodeSelector are gone from the pods" bash -c "
+  ! kn get pod/e2e-nodes-0 pod/e2e-nodes-1 -o json | grep -qE 'e2e.utxo.com.br/note|\"nodeSelector\"'"
+check "the chain survived the rollout (height still >= ${mined:-11})" until_true 120 bash -c "[ \"\$(jp moneronodeset/e2e-nodes '{.status.nodes[0].height}')\" -ge ${mined:-11} ]"
+check "operator log after the hand-over and the rollout" operator_log_clean
+
+# 10. delete: children collected, PVCs retained (retention Retain by default)
+mark
 kn delete moneronodeset/e2e-nodes moneronetwork/e2e-net --wait=true --timeout="${TIMEOUT}s" >/dev/null
-check "children collected (StatefulSets, Services)" until_true "$TIMEOUT" bash -c "[ -z \"\$($KUBECTL -n $NS get statefulsets,services -l app.kubernetes.io/managed-by=monero-operator -o name)\" ]"
-check "PVCs retained (2 + 3, and the solo node's)" bash -c "[ \"\$($KUBECTL -n $NS get pvc -o name | wc -l)\" -ge 6 ]"
+check "children collected (StatefulSets, Services)" until_true "$TIMEOUT" bash -c "[ -z \"\$(kn get statefulsets,services -l app.kubernetes.io/managed-by=monero-operator -o name)\" ]"
+check "PVCs retained (2 + 3, and the solo node's)" bash -c "[ \"\$(kn get pvc -o name | grep -cE 'data-e2e-(nodes|net|solo)-')\" -ge 6 ]"
+check "operator log after deletion" operator_log_clean
 
 echo "e2e: $passed passed, $failed failed, $((CHECKS - passed - failed)) skipped"
 [ "$failed" -eq 0 ]

@@ -15,10 +15,14 @@ ${CARGO:-cargo} test --workspace --lib --bins --tests --examples 2>&1 | tee -a "
 #   hack/cluster-test.sh        the operator against a real control plane on loopback,
 #                               built from Kubernetes' Go modules (skipped, and said so,
 #                               with no Go toolchain or module proxy)
-#   e2e/run.sh                  against the cluster in KUBECONFIG, only with E2E=1: it
-#                               deploys the operator there (`make e2e` on its own)
+#   hack/e2e-local.sh           e2e/run.sh against a real node on this machine: kubelet,
+#                               containerd, kube-proxy, CoreDNS (`make e2e-local`;
+#                               skipped, and said why, where the node cannot start)
+#   e2e/run.sh                  instead of the above with E2E=1: against the cluster in
+#                               KUBECONFIG, where it deploys the operator (`make e2e`)
 # PODS=0 leaves the images and pod tests out (they are `make pods` on their own);
-# CLUSTER=0 leaves the cluster tier out (`make test-cluster`).
+# CLUSTER=0 leaves the cluster tier out (`make test-cluster`); NODE=0 leaves
+# e2e-local out.
 counts=$(mktemp -d)
 trap 'rm -rf "$log" "$counts"' EXIT
 run_counted() { # run_counted NAME SCRIPT: runs it, keeps its closing "NAME: ..." line
@@ -42,8 +46,10 @@ if [ "${CLUSTER:-1}" != 0 ]; then
 fi
 if [ "${E2E:-0}" = 1 ]; then
   run_counted e2e e2e/run.sh
+elif [ "${NODE:-1}" != 0 ]; then
+  run_counted e2e hack/e2e-local.sh
 else
-  echo "e2e/run.sh not run: it deploys to the cluster KUBECONFIG names; E2E=1 make test, or make e2e"
+  echo "e2e/run.sh not run (NODE=0): make e2e-local, or E2E=1 for the cluster in KUBECONFIG"
 fi
 # `make test` runs hack/validate.sh first and names its count file in VALIDATE_SUMMARY
 # ("validate: N passed, N failed, N skipped"); its checks join the total.
@@ -54,6 +60,6 @@ if [ -n "${VALIDATE_SUMMARY:-}" ] && [ -f "$VALIDATE_SUMMARY" ]; then
   extra+=("$VALIDATE_SUMMARY")
 fi
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1); if ($(i) ~ /^ignored/) s += $(i-1) } }
-     FILENAME != ARGV[1] && /^[a-z]+: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$/ { p += $2; f += $4; s += $6 }
+     FILENAME != ARGV[1] && /^[a-z0-9]+: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$/ { p += $2; f += $4; s += $6 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log" "${extra[@]}"
 exit $status
