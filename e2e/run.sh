@@ -349,6 +349,10 @@ check "the new leader rolls the StatefulSet to the new image" until_true "$TIMEO
   is pod/e2e-nodes-0 '{.spec.containers[?(@.name==\"monerod\")].image}' '$REGISTRY/monerod:$TAG-e2e' &&
   is pod/e2e-nodes-1 '{.spec.containers[?(@.name==\"monerod\")].image}' '$REGISTRY/monerod:$TAG-e2e' &&
   is moneronodeset/e2e-nodes '{.status.readyReplicas}' 2"
+check "the sync gate moved e2e-nodes-1 first and e2e-nodes-0 only once it was Ready" bash -c "
+  ready1=\$(jp pod/e2e-nodes-1 '{.status.conditions[?(@.type==\"Ready\")].lastTransitionTime}')
+  made0=\$(jp pod/e2e-nodes-0 '{.metadata.creationTimestamp}')
+  [ -n \"\$ready1\" ] && [ ! \"\$made0\" \\< \"\$ready1\" ] && is moneronodeset/e2e-nodes '{.status.updatedReplicas}' 2"
 check "the removed pod annotation and nodeSelector are gone from the pods" bash -c "
   ! kn get pod/e2e-nodes-0 pod/e2e-nodes-1 -o json | grep -qE 'e2e.utxo.com.br/note|\"nodeSelector\"'"
 check "the chain survived the rollout (height still >= ${mined:-11})" until_true 120 bash -c "[ \"\$(jp moneronodeset/e2e-nodes '{.status.nodes[0].height}')\" -ge ${mined:-11} ]"

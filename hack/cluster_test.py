@@ -491,6 +491,37 @@ class T06Change(Cluster):
         self.assertNoForbidden()
 
 
+    def test_a_gated_rollout_moves_the_highest_replica_and_halts_when_it_does_not_answer(self):
+        # kwok's pods turn Ready but serve no RPC: the first replica moved can
+        # never pass the gate, so the rollout must halt there with the other
+        # replica left on the old revision by the real StatefulSet controller.
+        ns = namespace("gated")
+        sel = "app.kubernetes.io/instance=gated"
+        spec = regtest(2, monerod={"image": "example.invalid/monerod:1"}, updateStrategy={"progressDeadline": "1s"})
+        apply(cr("MoneroNodeSet", "gated", spec, ns))
+        wait_until("two Running pods", 90, lambda: len([
+            p for p in items("pods", ns, sel) if p["status"].get("phase") == "Running"]) == 2)
+        self.assertEqual(get("statefulset", "gated", ns)["spec"]["updateStrategy"]["rollingUpdate"]["partition"], 2)
+        spec["monerod"]["image"] = "example.invalid/monerod:2"
+        apply(cr("MoneroNodeSet", "gated", spec, ns))
+
+        def halted():
+            c = condition(get("moneronodeset", "gated", ns), "Progressing") or {}
+            return c if c.get("reason") == "RolloutHalted" else None
+        c = wait_until("Progressing=False RolloutHalted", 120, halted)
+        self.assertEqual(c["status"], "False")
+        self.assertIn("gated-1", c["message"])
+        self.assertIn("RPC did not answer", c["message"])
+        sts = get("statefulset", "gated", ns)
+        self.assertEqual(sts["spec"]["updateStrategy"]["rollingUpdate"]["partition"], 1)
+        revs = {p["metadata"]["name"]: p["metadata"]["labels"].get("controller-revision-hash") for p in items("pods", ns, sel)}
+        self.assertEqual(revs.get("gated-1"), sts["status"]["updateRevision"], revs)
+        self.assertNotEqual(revs.get("gated-0"), sts["status"]["updateRevision"], revs)
+        self.assertEqual(get("moneronodeset", "gated", ns)["status"].get("updatedReplicas"), 1)
+        self.assertIn("RolloutHalted", [r for r, _, _ in events(ns, "gated")], events(ns, "gated"))
+        self.assertNoForbidden()
+
+
 class T07Quantities(Cluster):
     """Values in the forms users write converge after one apply: no apply loop."""
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{LocalObjectReference, ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -348,6 +348,12 @@ pub struct ReplicaStatus {
     /// monerod's (or xmrig's) version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The image of the pod's main container (monerod or xmrig).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The pod runs the latest template (the StatefulSet's update revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<bool>,
     /// Onion address, when served over Tor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onion_address: Option<String>,
@@ -383,6 +389,9 @@ pub struct SetStatus {
     /// Pods that are Ready.
     #[serde(default)]
     pub ready_replicas: i32,
+    /// Pods on the latest template (the StatefulSet's update revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_replicas: Option<i32>,
     /// Label selector of the pods, for the scale subresource (HorizontalPodAutoscaler).
     #[serde(default)]
     pub selector: String,
@@ -405,6 +414,123 @@ pub struct SetStatus {
     /// One entry per replica.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<ReplicaStatus>,
+    /// The rollout of the latest pod template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+}
+
+/// How a change to the pods' template (image, args, config, login, peers)
+/// reaches the replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum UpdateStrategyType {
+    /// One replica at a time, highest ordinal first; the next one moves only
+    /// once the last one is Ready, synchronized and within `maxHeightLag`
+    /// blocks of the highest replica. Default with more than one replica.
+    SyncGated,
+    /// The StatefulSet's own rolling update: the next replica moves once the
+    /// last one is Ready. Default with one replica.
+    RollingUpdate,
+    /// Nothing moves until a pod is deleted (by hand); it comes back updated.
+    OnDelete,
+}
+
+/// How the replicas of a set move to a new pod template.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateStrategy {
+    /// SyncGated, RollingUpdate or OnDelete. When unset, SyncGated with more
+    /// than one replica and RollingUpdate with one (gating a lone replica
+    /// would have nothing to compare it with).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<UpdateStrategyType>,
+    /// SyncGated: how many blocks below the highest replica an updated
+    /// replica may be and still let the rollout go on. Default 2.
+    #[serde(default = "default_max_height_lag")]
+    #[schemars(range(max = 1_000_000))]
+    pub max_height_lag: u32,
+    /// SyncGated: how long one replica may take to get there (a new monerod
+    /// may migrate its database first) before the rollout halts, leaving the
+    /// other replicas on the old template. A number with s, m or h. Default 6h.
+    #[serde(default = "default_progress_deadline")]
+    #[schemars(regex(pattern = r"^[0-9]{1,7}(s|m|h)$"))]
+    pub progress_deadline: String,
+}
+
+impl Default for UpdateStrategy {
+    fn default() -> Self {
+        UpdateStrategy {
+            type_: None,
+            max_height_lag: default_max_height_lag(),
+            progress_deadline: default_progress_deadline(),
+        }
+    }
+}
+
+impl UpdateStrategy {
+    /// The strategy in force for a set of `replicas`.
+    pub fn effective(&self, replicas: i32) -> UpdateStrategyType {
+        self.type_.unwrap_or(if replicas > 1 {
+            UpdateStrategyType::SyncGated
+        } else {
+            UpdateStrategyType::RollingUpdate
+        })
+    }
+
+    /// `progressDeadline` in seconds; the schema's pattern makes it parse,
+    /// so a value that slipped past it (an old object) counts as the default.
+    pub fn progress_deadline_seconds(&self) -> u64 {
+        parse_duration(&self.progress_deadline)
+            .or_else(|| parse_duration(&default_progress_deadline()))
+            .unwrap_or(6 * 3600)
+    }
+}
+
+/// Seconds in `<n>s`, `<n>m` or `<n>h`.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let unit = match s.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        _ => return None,
+    };
+    let n: u64 = s.get(..s.len() - 1)?.parse().ok()?;
+    n.checked_mul(unit)
+}
+
+fn default_max_height_lag() -> u32 {
+    2
+}
+
+fn default_progress_deadline() -> String {
+    "6h".into()
+}
+
+/// Where the rollout of a new pod template stands.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// The StatefulSet revision the not yet updated replicas run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_revision: Option<String>,
+    /// The StatefulSet revision of the latest template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_revision: Option<String>,
+    /// SyncGated: replicas with this ordinal or above may run the latest template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<i32>,
+    /// SyncGated: the replica the rollout waits on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// SyncGated: since when it waits on that replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<Time>,
+    /// SyncGated: what that replica lacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// SyncGated: the replica missed `progressDeadline`; nothing moves until
+    /// it gets there or the template changes (reverting it resumes).
+    #[serde(default)]
+    pub halted: bool,
 }
 
 /// Settings of monerod shared by MoneroNodeSet and MoneroNetwork.

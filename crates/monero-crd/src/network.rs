@@ -6,7 +6,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::SetStatus;
+use crate::common::{SetStatus, UpdateStrategy};
 use crate::nodeset::NodeSpec;
 
 /// A closed network of monerod nodes: each node is an exclusive peer of every
@@ -40,6 +40,12 @@ use crate::nodeset::NodeSpec;
         description = "Ready nodes"
     ),
     printcolumn(
+        name = "Up-to-date",
+        type_ = "integer",
+        json_path = ".status.updatedReplicas",
+        description = "Replicas on the latest pod template"
+    ),
+    printcolumn(
         name = "Height",
         type_ = "integer",
         json_path = ".status.height",
@@ -66,6 +72,9 @@ pub struct MoneroNetworkSpec {
     #[serde(default = "default_network_replicas")]
     #[schemars(range(min = 0, max = 256))]
     pub replicas: i32,
+    /// How a new pod template (image, args, peers) reaches the nodes.
+    #[serde(default)]
+    pub update_strategy: UpdateStrategy,
     /// What every node looks like.
     #[serde(default)]
     pub template: NodeTemplate,

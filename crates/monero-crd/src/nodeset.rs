@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{
     AnonymitySpec, Clearnet, ExporterSpec, MonerodSpec, Network, PodOverrides, Readiness,
-    ServiceSpec, SetStatus, StorageSpec, default_topology_key,
+    ServiceSpec, SetStatus, StorageSpec, UpdateStrategy, default_topology_key,
 };
 
 /// A set of identical Monero full nodes, each with its own volume. Scaling,
@@ -40,6 +40,12 @@ use crate::common::{
         description = "Ready replicas"
     ),
     printcolumn(
+        name = "Up-to-date",
+        type_ = "integer",
+        json_path = ".status.updatedReplicas",
+        description = "Replicas on the latest pod template"
+    ),
+    printcolumn(
         name = "Height",
         type_ = "integer",
         json_path = ".status.height",
@@ -65,6 +71,9 @@ pub struct MoneroNodeSetSpec {
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 0, max = 1000))]
     pub replicas: i32,
+    /// How a new pod template (image, args, config) reaches the replicas.
+    #[serde(default)]
+    pub update_strategy: UpdateStrategy,
     /// The node settings.
     #[serde(flatten)]
     pub node: NodeSpec,

@@ -7,5 +7,6 @@ pub mod build;
 pub mod controller;
 pub mod error;
 pub mod render;
+pub mod rollout;
 
 pub use error::{Error, InvalidSpec};

@@ -1795,6 +1795,11 @@ fn every_object_fits_the_api_server_at_the_crds_maximum() {
             incoming_connections: (!miner).then_some(100),
             outgoing_connections: (!miner).then_some(12),
             version: Some("0.18.4.0-release".into()),
+            image: Some(format!(
+                "registry.example.com/monero/{}:v0.18.4.0",
+                "m".repeat(20)
+            )),
+            updated: Some(true),
             onion_address: (!miner).then(|| format!("{}.onion", "o".repeat(56))),
             i2p_address: (!miner).then(|| format!("{}.b32.i2p", "i".repeat(52))),
             hashrate: miner.then_some(12_345),

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
-    StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec,
@@ -24,7 +23,9 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use monero_crd::{Clearnet, MoneroNetwork, MoneroNodeSet, Network, NodeSpec, Ports, Readiness};
+use monero_crd::{
+    Clearnet, MoneroNetwork, MoneroNodeSet, Network, NodeSpec, Ports, Readiness, UpdateStrategy,
+};
 
 use super::limits::{self, check_annotation_size, check_labels, check_sizes, config_volume};
 use super::pod::{
@@ -37,6 +38,7 @@ use super::{
 };
 use crate::args::merge_args;
 use crate::error::InvalidSpec;
+use crate::rollout::{TEMPLATE_HASH_ANNOTATION, sts_strategy};
 
 /// The `app.kubernetes.io/name` of monerod pods.
 pub const MONEROD_WORKLOAD: &str = "monerod";
@@ -105,6 +107,7 @@ pub fn node_set(set: &MoneroNodeSet, ctx: &Context) -> Result<Desired, InvalidSp
         &owner,
         NodeKind::NodeSet,
         set.spec.replicas,
+        &set.spec.update_strategy,
         &set.spec.node,
         None,
         ctx,
@@ -119,6 +122,7 @@ pub fn network(net: &MoneroNetwork, ctx: &Context) -> Result<Desired, InvalidSpe
         &owner,
         NodeKind::Network,
         net.spec.replicas,
+        &net.spec.update_strategy,
         &net.spec.template.spec.node,
         extra.map(|m| (&m.labels, &m.annotations)),
         ctx,
@@ -131,6 +135,7 @@ fn build(
     owner: &Owner,
     kind: NodeKind,
     replicas: i32,
+    strategy: &UpdateStrategy,
     node: &NodeSpec,
     extra: ExtraMeta<'_>,
     ctx: &Context,
@@ -246,7 +251,7 @@ fn build(
         login.is_some(),
     )?;
     let sts = StatefulSet {
-        metadata: owner.child_meta(&owner.name, MONEROD_WORKLOAD),
+        metadata: with_template_hash(owner.child_meta(&owner.name, MONEROD_WORKLOAD), &template),
         spec: Some(StatefulSetSpec {
             replicas: Some(replicas),
             selector: LabelSelector {
@@ -257,10 +262,7 @@ fn build(
             // Replicas sync independently; OrderedReady would hold node 1
             // until node 0 finished a multi-day initial sync.
             pod_management_policy: Some("Parallel".into()),
-            update_strategy: Some(StatefulSetUpdateStrategy {
-                type_: Some("RollingUpdate".into()),
-                ..StatefulSetUpdateStrategy::default()
-            }),
+            update_strategy: Some(sts_strategy(strategy.effective(replicas), replicas)),
             persistent_volume_claim_retention_policy: Some(
                 StatefulSetPersistentVolumeClaimRetentionPolicy {
                     when_scaled: Some(node.storage.retention.when_scaled.as_str().into()),
@@ -289,6 +291,17 @@ fn build(
         children,
         selector: owner.selector_string(MONEROD_WORKLOAD),
     })
+}
+
+/// Marks the StatefulSet with the hash of its pod template, so that the
+/// rollout gate sees a new template before the StatefulSet controller does.
+fn with_template_hash(mut meta: ObjectMeta, template: &PodTemplateSpec) -> ObjectMeta {
+    let json = serde_json::to_vec(template).unwrap_or_default();
+    meta.annotations.get_or_insert_with(BTreeMap::new).insert(
+        TEMPLATE_HASH_ANNOTATION.into(),
+        config_hash([("template", json.as_slice())]),
+    );
+    meta
 }
 
 /// The user's labels, annotations, node selector and topology key reach the

@@ -11,9 +11,11 @@ mod children;
 pub mod identities;
 pub mod leader;
 pub mod metrics;
+mod pause;
 pub mod probe;
 mod prune;
 mod report;
+mod rollout;
 pub mod status;
 mod volumes;
 pub mod xmrig_api;
@@ -222,6 +224,10 @@ pub trait Managed:
     fn node(&self) -> Option<&monero_crd::NodeSpec> {
         None
     }
+    /// `spec.updateStrategy`, for kinds whose rollouts the operator gates.
+    fn update_strategy(&self) -> Option<&monero_crd::UpdateStrategy> {
+        None
+    }
 }
 
 impl Managed for MoneroNodeSet {
@@ -240,6 +246,9 @@ impl Managed for MoneroNodeSet {
     }
     fn node(&self) -> Option<&monero_crd::NodeSpec> {
         Some(&self.spec.node)
+    }
+    fn update_strategy(&self) -> Option<&monero_crd::UpdateStrategy> {
+        Some(&self.spec.update_strategy)
     }
 }
 
@@ -261,6 +270,9 @@ impl Managed for MoneroNetwork {
     }
     fn node(&self) -> Option<&monero_crd::NodeSpec> {
         Some(&self.spec.template.spec.node)
+    }
+    fn update_strategy(&self) -> Option<&monero_crd::UpdateStrategy> {
+        Some(&self.spec.update_strategy)
     }
 }
 
@@ -392,10 +404,14 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         return Ok(being_deleted(obj, state));
     }
     let ctx = read(obj, state).await?;
-    let desired = match obj.build(&ctx) {
+    let mut desired = match obj.build(&ctx) {
         Ok(d) => d,
         Err(invalid) => return reject(obj, state, invalid).await,
     };
+    if paused(obj) {
+        return pause::report(obj, state, &desired, &ctx).await;
+    }
+    let gate = rollout::gate(obj, state, &mut desired, &ctx).await?;
     let monitors = pod_monitors(obj, state, &desired).await?;
     let plan = match children::plan(obj, state, &desired, monitors.crd).await? {
         children::Checked::Ours(plan) => plan,
@@ -411,9 +427,13 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         ids: &ids,
         extra: monitors.condition().into_iter().collect(),
         blocked: None,
+        rollout: gate.as_ref(),
     };
     if let Err(e) = children::apply(obj, state, &plan).await {
         return apply_failed(obj, state, report, e).await;
+    }
+    if let Some(d) = &gate {
+        rollout_events(obj, state, d).await;
     }
     report
         .extra
@@ -421,6 +441,35 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
     prune::run(obj, state, &desired, monitors.crd).await?;
     report::write(obj, state, report).await?;
     Ok(Action::requeue(next_look(obj, state)))
+}
+
+/// Whether the object carries `utxo.com.br/reconcile: paused`.
+fn paused<K: Managed>(obj: &K) -> bool {
+    obj.annotations().get(pause::ANNOTATION).map(String::as_str) == Some(pause::PAUSED)
+}
+
+/// An Event when the gate moves the rollout to the next replica, and a
+/// Warning when it halts (once: the decision says when it is new).
+async fn rollout_events<K: Managed>(obj: &K, state: &State, d: &crate::rollout::Decision) {
+    let revision = d.status.update_revision.clone().unwrap_or_default();
+    if let Some(pod) = &d.moved {
+        let note = format!("moving {pod} to revision {revision}");
+        publish(state, obj, EventType::Normal, "RollingOut", "Rollout", note).await;
+    }
+    if d.halted_now {
+        let who = d.status.waiting_for.clone().unwrap_or_default();
+        let why = d.status.message.clone().unwrap_or_default();
+        let note = format!("rollout to revision {revision} halted at {who}: {why}");
+        publish(
+            state,
+            obj,
+            EventType::Warning,
+            "RolloutHalted",
+            "Rollout",
+            note,
+        )
+        .await;
+    }
 }
 
 /// Replicas report a changing status, so they are looked at often; an

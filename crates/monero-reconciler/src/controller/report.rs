@@ -1,7 +1,7 @@
 //! The status step: list the pods, poll them (or reuse a recent poll), and
 //! write the status only when it differs from the stored one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -16,9 +16,14 @@ use super::status::{self, Blocked, Extra, Observed};
 use super::{Managed, State, caches, object_key};
 use crate::build::{self, Desired, MANAGER};
 use crate::error::Error;
+use crate::rollout::{Decision, REVISION_LABEL};
+use monero_crd::RolloutStatus;
 
 /// A pod's row in the status: its name, whether it is Ready, what polling found.
 type Row = (String, bool, Option<Observed>);
+
+/// Each pod's main image and StatefulSet revision, by pod name.
+type Versions = BTreeMap<String, (Option<String>, Option<String>)>;
 
 /// What the status of an object that was built is made from.
 pub(super) struct Report<'a> {
@@ -27,6 +32,8 @@ pub(super) struct Report<'a> {
     pub ids: &'a Identities,
     pub extra: Vec<Extra>,
     pub blocked: Option<Blocked>,
+    /// The rollout gate's decision, for kinds with an update strategy.
+    pub rollout: Option<&'a Decision>,
 }
 
 /// Everything but the pods' observations, which `write` adds.
@@ -37,6 +44,9 @@ pub(super) struct Parts {
     pub blocked: Option<Blocked>,
     pub ids: Identities,
     pub extra: Vec<Extra>,
+    pub versions: Versions,
+    pub rollout: Option<RolloutStatus>,
+    pub updated: Option<i32>,
 }
 
 /// Observes the pods and writes the status. Returns whether it wrote.
@@ -45,13 +55,16 @@ pub(super) async fn write<K: Managed>(
     state: &State,
     report: Report<'_>,
 ) -> Result<bool, Error> {
-    let pods = observe(obj, state, report.desired, report.ctx).await?;
+    let (pods, versions) = observe(obj, state, report.desired, report.ctx).await?;
     let parts = Parts {
         selector: report.desired.selector.clone(),
         pods,
         blocked: report.blocked,
         ids: report.ids.clone(),
         extra: report.extra,
+        versions,
+        rollout: report.rollout.map(|d| d.status.clone()),
+        updated: report.rollout.and_then(|d| d.updated),
     };
     write_status(obj, state, parts).await
 }
@@ -66,49 +79,87 @@ async fn observe<K: Managed>(
     state: &State,
     desired: &Desired,
     ctx: &build::Context,
-) -> Result<Vec<Row>, Error> {
+) -> Result<(Vec<Row>, Versions), Error> {
+    let items = list_pods(obj, state, &desired.selector).await?;
+    let key = object_key(obj);
+    let (since, recent) = recent(state, &key);
+    let polled = K::POLLED || obj.exporter();
+    let probes = items.iter().map(|p| {
+        let target = pod_ip(p).map(|ip| probe_target(obj, desired, ctx, ip));
+        observe_pod(state, polled, target, recent.get(&p.name_any()).cloned())
+    });
+    let results = futures::future::join_all(probes).await;
+    remember(state, key, since, &items, &results);
+    let versions = items.iter().map(|p| (p.name_any(), version(p))).collect();
+    let rows = items
+        .iter()
+        .zip(results)
+        .map(|(p, o)| (p.name_any(), status::pod_ready(p), o))
+        .collect();
+    Ok((rows, versions))
+}
+
+/// A pod's main image and StatefulSet revision.
+fn version(pod: &Pod) -> (Option<String>, Option<String>) {
+    let image = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.clone());
+    (image, pod.labels().get(REVISION_LABEL).cloned())
+}
+
+/// The object's pods, by name, from the pod cache when in use.
+pub(super) async fn list_pods<K: Managed>(
+    obj: &K,
+    state: &State,
+    selector: &str,
+) -> Result<Vec<Pod>, Error> {
     let ns = obj.namespace().unwrap_or_else(|| "default".into());
     let mut items: Vec<Pod> = match state.caches() {
-        Some(c) => caches::select(&c.pods, &ns, &desired.selector)
+        Some(c) => caches::select(&c.pods, &ns, selector)
             .iter()
             .map(|p| p.as_ref().clone())
             .collect(),
         None => {
             let pods: Api<Pod> = Api::namespaced(state.client.clone(), &ns);
-            pods.list(&ListParams::default().labels(&desired.selector))
+            pods.list(&ListParams::default().labels(selector))
                 .await
                 .map_err(|e| Error::kube(format!("listing pods of {}", object_key(obj)), e))?
                 .items
         }
     };
     items.sort_by_key(|p| p.name_any());
-    let key = object_key(obj);
-    let (since, recent) = recent(state, &key);
-    let template = ProbeTarget {
-        ip: String::new(),
+    Ok(items)
+}
+
+/// Where and how to poll one of the object's pods.
+pub(super) fn probe_target<K: Managed>(
+    obj: &K,
+    desired: &Desired,
+    ctx: &build::Context,
+    ip: String,
+) -> ProbeTarget {
+    ProbeTarget {
+        ip,
         rpc_port: rpc_port(desired),
         exporter: obj.exporter(),
         login: obj.rpc_login(ctx),
         xmrig: K::MINERS,
-    };
-    let polled = K::POLLED || obj.exporter();
-    let probes = items.iter().map(|p| {
-        let target = pod_ip(p).map(|ip| ProbeTarget {
-            ip,
-            ..template.clone()
-        });
-        observe_pod(state, polled, target, recent.get(&p.name_any()).cloned())
-    });
-    let results = futures::future::join_all(probes).await;
-    remember(state, key, since, &items, &results);
-    Ok(items
-        .iter()
-        .zip(results)
-        .map(|(p, o)| (p.name_any(), status::pod_ready(p), o))
-        .collect())
+    }
 }
 
-fn pod_ip(pod: &Pod) -> Option<String> {
+/// What the last poll of the object's pods found, however old.
+pub(super) fn last_poll(state: &State, key: &str) -> HashMap<String, Observed> {
+    state
+        .observed
+        .lock()
+        .ok()
+        .and_then(|m| m.get(key).map(|(_, o)| o.clone()))
+        .unwrap_or_default()
+}
+
+pub(super) fn pod_ip(pod: &Pod) -> Option<String> {
     pod.status.as_ref().and_then(|s| s.pod_ip.clone())
 }
 
@@ -197,6 +248,9 @@ pub(super) async fn write_status<K: Managed>(
         addresses: parts.ids.addresses,
         rpc_onion: parts.ids.rpc_onion,
         extra: parts.extra,
+        versions: parts.versions,
+        rollout: parts.rollout,
+        updated: parts.updated,
         now: Timestamp::now(),
     });
     if obj.status() == Some(&new) {

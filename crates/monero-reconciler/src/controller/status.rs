@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use monero_crd::{ReplicaStatus, SetStatus};
+use monero_crd::{ReplicaStatus, RolloutStatus, SetStatus};
 
 /// What polling one pod found (absent fields were not readable).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -113,6 +113,12 @@ pub struct StatusInput<'a> {
     pub rpc_onion: Option<String>,
     /// Conditions beyond the standard ones.
     pub extra: Vec<Extra>,
+    /// Each pod's main image and StatefulSet revision, by pod name.
+    pub versions: BTreeMap<String, (Option<String>, Option<String>)>,
+    /// Where the rollout of the latest template stands.
+    pub rollout: Option<RolloutStatus>,
+    /// Pods on the latest template.
+    pub updated: Option<i32>,
     /// Now, for new transition times.
     pub now: Timestamp,
 }
@@ -138,7 +144,14 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         .map(|(name, ready, o)| {
             let o = o.clone().unwrap_or_default();
             let (onion, b32) = input.addresses.get(name).cloned().unwrap_or_default();
+            let (image, revision) = input.versions.get(name).cloned().unwrap_or_default();
+            let latest = input
+                .rollout
+                .as_ref()
+                .and_then(|r| r.update_revision.as_ref());
             ReplicaStatus {
+                image,
+                updated: latest.zip(revision.as_ref()).map(|(l, r)| l == r),
                 onion_address: onion,
                 i2p_address: b32,
                 name: name.clone(),
@@ -201,13 +214,8 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         ),
     };
     conditions.push(cond("Ready", all_ready, reason, message));
-    let progressing = blocked.is_none() && (replicas != input.desired || ready != replicas);
-    conditions.push(cond(
-        "Progressing",
-        progressing,
-        if progressing { "RollingOut" } else { "Stable" },
-        format!("{replicas} pods for {} desired", input.desired),
-    ));
+    let (progressing, reason, message) = progress(&input, replicas, ready);
+    conditions.push(cond("Progressing", progressing, reason, message));
     let degraded = blocked.is_some() || (replicas > 0 && ready == 0);
     let (reason, message) = match blocked {
         Some(b) => (b.reason.as_str(), b.message.clone()),
@@ -261,6 +269,50 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         hashrate,
         conditions,
         nodes,
+        updated_replicas: input.updated,
+        rollout: input.rollout,
+    }
+}
+
+/// The Progressing condition: a gated rollout says which replica it waits
+/// on and why, or that it halted; otherwise pods are still coming.
+fn progress(input: &StatusInput<'_>, replicas: i32, ready: i32) -> (bool, &'static str, String) {
+    let waiting = input.rollout.as_ref().and_then(|r| {
+        let name = r.waiting_for.as_deref()?;
+        Some((r, name, r.message.as_deref().unwrap_or_default()))
+    });
+    let updated = input
+        .updated
+        .map(|u| format!(" ({u}/{} updated)", input.desired))
+        .unwrap_or_default();
+    match waiting {
+        _ if input.blocked.is_some() => (
+            false,
+            "Stable",
+            format!("{replicas} pods for {} desired", input.desired),
+        ),
+        Some((r, name, why)) if r.halted => (
+            false,
+            "RolloutHalted",
+            format!(
+                "{name} did not get there within progressDeadline: {why}{updated}; the replicas below it keep the old template; fix or revert the change"
+            ),
+        ),
+        Some((_, name, why)) => (
+            true,
+            "RollingOut",
+            format!("waiting for {name}: {why}{updated}"),
+        ),
+        None if replicas != input.desired || ready != replicas => (
+            true,
+            "RollingOut",
+            format!("{replicas} pods for {} desired", input.desired),
+        ),
+        None => (
+            false,
+            "Stable",
+            format!("{replicas} pods for {} desired", input.desired),
+        ),
     }
 }
 
@@ -285,6 +337,9 @@ mod tests {
             addresses: BTreeMap::new(),
             rpc_onion: None,
             extra: vec![],
+            versions: BTreeMap::new(),
+            rollout: None,
+            updated: None,
             now: Timestamp::from_second(now).unwrap(),
         }
     }
