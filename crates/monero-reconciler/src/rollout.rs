@@ -169,11 +169,22 @@ pub fn decide(input: &Input<'_>) -> Decision {
         status.partition = Some(held);
         return decision(Some(held), status);
     }
-    if updated == Some(n) && input.pods.len() as i32 == n {
+    if at_rest(input.pods, live, n) {
         status.partition = Some(n);
         return decision(Some(n), status);
     }
     walk(input, live, held, status, updated)
+}
+
+/// Whether there is nothing to roll: every pod runs the update revision,
+/// and a missing one (a scale-up) will be made on it too. A new replica is
+/// not a rollout: waiting on it would halt a scale-up on mainnet, where a
+/// new node syncs for days.
+fn at_rest(pods: &[Replica], live: &Live, n: i32) -> bool {
+    let kept: Vec<&Replica> = pods.iter().filter(|p| p.ordinal < n).collect();
+    let all_updated = kept.iter().all(|p| p.revision == live.update_revision);
+    let complete = kept.len() as i32 == n || live.current_revision == live.update_revision;
+    all_updated && complete
 }
 
 /// Lowers the partition past every replica that has got there, stopping
@@ -498,12 +509,19 @@ mod tests {
         let mut few = pods.to_vec();
         few.pop();
         let d = decide_at(&l, &few, None, 0);
-        assert_eq!(d.partition, Some(2), "nodes-2 is being recreated");
+        assert_eq!(d.partition, Some(3), "a scale-up is not a rollout");
+        let last = [pod(1, NEW, true, 9), pod(2, NEW, true, 9)];
+        let d = decide_at(&live(0), &last, None, 0);
+        assert_eq!(
+            d.partition,
+            Some(0),
+            "nodes-0 is being recreated on the new revision"
+        );
         assert!(
             d.status
                 .message
                 .unwrap()
-                .contains("nodes-2 does not exist yet")
+                .contains("nodes-0 does not exist yet")
         );
         let d = decide_at(&l, &pods, None, 0);
         assert_eq!(d.partition, Some(3), "all on the update revision: at rest");
