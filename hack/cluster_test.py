@@ -23,7 +23,7 @@ import urllib.request
 
 import yaml
 
-from testlib import run_suite, wait_until
+from testlib import free_ports, run_suite, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -147,10 +147,7 @@ def operator_requests(since=0, ns=None):
 
 
 def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class Operator:
@@ -582,7 +579,7 @@ class T08Scale(Cluster):
     def test_printer_columns_and_explain(self):
         ns = "scale"
         out = kubectl("-n", ns, "get", "moneronodesets").stdout
-        self.assertRegex(out.splitlines()[0], r"NAME\s+REPLICAS\s+READY\s+HEIGHT\s+SYNCED\s+AGE")
+        self.assertRegex(out.splitlines()[0], r"NAME\s+REPLICAS\s+READY\s+UP-TO-DATE\s+HEIGHT\s+SYNCED\s+AGE")
         out = kubectl("get", "monerominingnodesets", "-A").stdout
         self.assertTrue(out == "" or "HASHRATE" in out.splitlines()[0], out)
         crd = get("crd", "moneronodesets." + GROUP)

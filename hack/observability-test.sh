@@ -135,12 +135,8 @@ else
 fi
 
 # Distinct free ports, all asked for at once.
-read -r p2p_a rpc_a p2p_b rpc_b closed ex_a ex_b ex_dead wallet op_port prom_port < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(11)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')
+read -r p2p_a rpc_a p2p_b rpc_b closed ex_a ex_b ex_dead wallet op_port prom_port < <(
+  PYTHONPATH=hack python3 -c 'from testlib import free_ports; print(*free_ports(11))')
 
 rpc() { # rpc PORT METHOD [PARAMS]: a JSON-RPC call; fails on an "error" answer
   local out

@@ -19,6 +19,43 @@ def wait_until(what, seconds, fn):
     raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (seconds, what, last))
 
 
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 for programs a test starts next, from
+    below the kernel's ephemeral range: a port-0 bind hands out an ephemeral port,
+    which any outgoing connection may take as its source port before the program
+    binds it (as crates/monero-testkit's free_port explains). The start depends on
+    the PID, so test processes running side by side walk different stretches."""
+    import os
+    import socket
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            high = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        high = 32768
+    low = 10000 if high > 11000 else 61000
+    high = high if high > 11000 else 65000
+    span = high - low
+    global _next_port
+    if _next_port is None:
+        _next_port = (os.getpid() * 613 + 7919) % span
+    out = []
+    for _ in range(span):
+        port = low + _next_port % span
+        _next_port += 1  # never the same port twice in one process
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        out.append(port)
+        if len(out) == n:
+            return out
+    raise RuntimeError("no %d free loopback ports in %d..%d" % (n, low, high))
+
+
+_next_port = None
+
+
 def run_suite(name, cases, names, module):
     """Runs the cases (or the tests named on the command line) and prints the closing
     line "NAME: N passed, N failed, N skipped"; returns the exit status."""

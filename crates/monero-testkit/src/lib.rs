@@ -24,12 +24,55 @@ pub const START_DEADLINE: Duration = Duration::from_secs(90);
 /// Errors are strings with context: this crate only runs in tests.
 pub type Result<T> = std::result::Result<T, String>;
 
-/// A free TCP port on 127.0.0.1, as reported by the kernel for a port-0 bind.
+/// A free TCP port on 127.0.0.1 for a program the test starts next, taken from below
+/// the kernel's ephemeral range.
+///
+/// A port-0 bind hands out an ephemeral port, and between the test releasing it and
+/// the program binding it any outgoing connection on the machine (tor retrying its
+/// bridge, i2pd, another test) may take it as its source port: monerod then exits with
+/// "Failed to bind". Ports below `ip_local_port_range` are never given to outgoing
+/// connections. Each process walks its own stretch of that window (its PID picks
+/// where it starts) and never hands out a port twice, so parallel tests in one binary
+/// and test binaries running side by side do not collide either.
 pub fn free_port() -> Result<u16> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot find a free loopback port: {e}"))
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let (low, high) = port_window();
+    let span = u32::from(high - low);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(613)) % span,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % span;
+        let port = low + u16::try_from(offset).map_err(|e| e.to_string())?;
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(format!("no free loopback port in {low}..{high}"))
+}
+
+/// The ports [`free_port`] hands out: from 10000 up to the start of the kernel's
+/// ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`, 32768 by default).
+fn port_window() -> (u16, u16) {
+    const LOW: u16 = 10_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+        })
+        .unwrap_or(32_768);
+    if ephemeral_start > LOW + 1000 {
+        (LOW, ephemeral_start)
+    } else {
+        // An unusual range leaves no room below it: fall back to the ports above 61000.
+        (61_000, 65_000)
+    }
 }
 
 /// True when `program` can be found on PATH.
@@ -610,9 +653,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn free_ports_are_distinct_enough() {
-        let a = free_port().unwrap();
-        assert!(a > 0);
+    fn free_ports_are_distinct_and_below_the_ephemeral_range() {
+        let (low, high) = port_window();
+        let ports: Vec<u16> = (0..50).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::HashSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        assert!(ports.iter().all(|p| (low..high).contains(p)), "{ports:?}");
+        // A port someone holds is skipped.
+        let held = TcpListener::bind((Ipv4Addr::LOCALHOST, ports[49] + 1)).ok();
+        let next = free_port().unwrap();
+        if held.is_some() {
+            assert_ne!(next, ports[49] + 1);
+        }
     }
 
     #[test]
