@@ -105,7 +105,7 @@ impl Snapshot {
     /// Whether this scrape's `get_info` came from a restricted port; `None` when
     /// `get_info` failed (the exporter then keeps what an earlier scrape learned).
     pub fn restricted(&self) -> Option<bool> {
-        self.info.outcome.ok().map(|i| i.restricted)
+        self.info.outcome.ok().map(|i| i.is_restricted())
     }
 }
 

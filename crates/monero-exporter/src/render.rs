@@ -148,7 +148,7 @@ pub(crate) fn render(s: &Snapshot, out: &mut Families) {
     );
 
     if let Some(i) = s.info.outcome.ok() {
-        let restricted = i.restricted;
+        let restricted = i.is_restricted();
         out.gauge(
             "monero_rpc_restricted",
             "1 if the scraped RPC port is restricted: some metrics are then not available.",

@@ -69,7 +69,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "network:  {}{}",
         info.network(),
-        if info.restricted {
+        if info.is_restricted() {
             " (restricted RPC)"
         } else {
             ""

@@ -24,7 +24,7 @@ macro_rules! with_status {
 ///
 /// On a restricted RPC port monerod hides some fields behind placeholders (zero
 /// connection and peer-list counts, `start_time` 0, `free_space` = `u64::MAX`, an empty
-/// `version`, `database_size` rounded up to 5 GiB): check [`GetInfo::restricted`]
+/// `version`, `database_size` rounded up to 5 GiB): check [`GetInfo::is_restricted`]
 /// before trusting them, or use the `*_checked` accessors.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
@@ -71,7 +71,9 @@ pub struct GetInfo {
     pub update_available: bool,
     pub bootstrap_daemon_address: String,
     pub was_bootstrap_ever_used: bool,
-    /// True when answered by a restricted RPC port. Absent (false) before monerod 0.17.
+    /// True when answered by a restricted RPC port, as monerod says it: 0.17.2
+    /// and older leave the field out (false here). [`GetInfo::is_restricted`]
+    /// tells for every release.
     pub restricted: bool,
 }
 
@@ -87,24 +89,32 @@ impl GetInfo {
         }
     }
 
+    /// Whether a restricted RPC port answered. monerod 0.17.2 and older do not
+    /// say so; their restricted port is known by its placeholders, a free space
+    /// of `u64::MAX` with an empty version, which an unrestricted port never
+    /// gives (it reports the disk and its version).
+    pub fn is_restricted(&self) -> bool {
+        self.restricted || (self.free_space == u64::MAX && self.version.is_empty())
+    }
+
     /// Free disk space, unless this is a restricted port's placeholder.
     pub fn free_space_checked(&self) -> Option<u64> {
-        (!self.restricted && self.free_space != u64::MAX).then_some(self.free_space)
+        (!self.is_restricted() && self.free_space != u64::MAX).then_some(self.free_space)
     }
 
     /// Database size, unless rounded up by a restricted port.
     pub fn database_size_checked(&self) -> Option<u64> {
-        (!self.restricted).then_some(self.database_size)
+        (!self.is_restricted()).then_some(self.database_size)
     }
 
     /// The daemon's version string, unless hidden by a restricted port.
     pub fn version_checked(&self) -> Option<&str> {
-        (!self.restricted && !self.version.is_empty()).then_some(self.version.as_str())
+        (!self.is_restricted() && !self.version.is_empty()).then_some(self.version.as_str())
     }
 
     /// `(incoming, outgoing)` connection counts, unless hidden by a restricted port.
     pub fn connections_checked(&self) -> Option<(u64, u64)> {
-        (!self.restricted).then_some((
+        (!self.is_restricted()).then_some((
             self.incoming_connections_count,
             self.outgoing_connections_count,
         ))
@@ -765,6 +775,24 @@ mod tests {
         assert_eq!(i.database_size_checked(), Some(20));
         assert_eq!(i.version_checked(), Some("0.18.0.0"));
         assert_eq!(i.connections_checked(), Some((2, 3)));
+    }
+
+    #[test]
+    fn a_restricted_port_of_0_17_2_is_known_by_its_placeholders() {
+        // What monerod 0.17.2.0's restricted port answers (no `restricted` field).
+        let old: GetInfo = serde_json::from_str(
+            r#"{"status":"OK","height":1,"free_space":18446744073709551615,"version":"","database_size":5368709120}"#,
+        )
+        .unwrap();
+        assert!(!old.restricted && old.is_restricted());
+        assert_eq!(old.database_size_checked(), None);
+        // Its unrestricted port reports the disk and its version.
+        let open: GetInfo = serde_json::from_str(
+            r#"{"status":"OK","height":1,"free_space":57780195328,"version":"0.17.2.0-unknown","database_size":81920}"#,
+        )
+        .unwrap();
+        assert!(!open.is_restricted());
+        assert_eq!(open.database_size_checked(), Some(81920));
     }
 
     #[test]
