@@ -73,6 +73,7 @@ impl Network {
             rpc: base + 1,
             zmq: base + 2,
             tor_inbound: base + 3,
+            zmq_pub: base + 4,
             i2p_inbound: base + 5,
             restricted_rpc: base + 9,
         }
@@ -90,6 +91,9 @@ pub struct Ports {
     pub zmq: u16,
     /// Inbound connections from Tor.
     pub tor_inbound: u16,
+    /// ZMQ publisher (`--zmq-pub`), off unless asked for. Not monerod's own
+    /// default (P2P + 3), which Tor inbound holds here.
+    pub zmq_pub: u16,
     /// Inbound connections from I2P.
     pub i2p_inbound: u16,
     /// Restricted RPC, the one served to clients.
@@ -180,6 +184,75 @@ pub struct ServiceSpec {
     #[serde(default, rename = "type")]
     pub type_: ServiceType,
     /// Annotations for the Service, for example a cloud load balancer's settings.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// One P2P Service per replica, so each public node is reachable on its
+    /// own address and advertises it: through one shared Service every
+    /// replica would announce the same address. MoneroNodeSet only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_replica: Option<PerReplicaService>,
+}
+
+/// How each replica's own P2P Service is exposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum PerReplicaType {
+    /// On a port of every node: replica *i* on `nodePortBase + i`, which its
+    /// monerod advertises (`--p2p-external-port`). With the Local traffic
+    /// policy a peer that learned the node's address from the replica's own
+    /// outgoing connections reaches that replica.
+    NodePort,
+    /// Through a cloud load balancer per replica, on the P2P port.
+    LoadBalancer,
+}
+
+impl PerReplicaType {
+    /// The Kubernetes name of the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PerReplicaType::NodePort => "NodePort",
+            PerReplicaType::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+
+/// Where a Service sends traffic that reaches a node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TrafficPolicy {
+    /// Only to a replica on that node, keeping the client's address (so
+    /// monerod's per-address limits and bans see real peers). Default.
+    #[default]
+    Local,
+    /// To the replica wherever it runs, through the node's address translation.
+    Cluster,
+}
+
+impl TrafficPolicy {
+    /// The Kubernetes name of the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrafficPolicy::Local => "Local",
+            TrafficPolicy::Cluster => "Cluster",
+        }
+    }
+}
+
+/// Each replica's own P2P Service, `<name>-p2p-<i>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.type != 'NodePort' || has(self.nodePortBase)").message("service.perReplica.nodePortBase is required with type NodePort: each replica advertises its own port, which must be known before its pod starts").reason(Reason::FieldValueRequired))]
+pub struct PerReplicaService {
+    /// NodePort or LoadBalancer.
+    #[serde(rename = "type")]
+    pub type_: PerReplicaType,
+    /// NodePort: replica *i* listens on `nodePortBase + i` on every node (the
+    /// range must lie in the cluster's node port range, 30000-32767 by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub node_port_base: Option<i32>,
+    /// Local (default) or Cluster.
+    #[serde(default)]
+    pub external_traffic_policy: TrafficPolicy,
+    /// Annotations for each of these Services, for example a load balancer's settings.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
@@ -354,6 +427,11 @@ pub struct ReplicaStatus {
     /// The pod runs the latest template (the StatefulSet's update revision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<bool>,
+    /// The address peers on the Internet reach this replica's P2P port at,
+    /// with `service.perReplica`, once known: the load balancer's address, or
+    /// the address of the node the replica runs on with its node port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_address: Option<String>,
     /// Onion address, when served over Tor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onion_address: Option<String>,
@@ -417,6 +495,10 @@ pub struct SetStatus {
     /// The rollout of the latest pod template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutStatus>,
+    /// The monerod version the pods' flags are made for, and where the
+    /// operator learned it ("0.18.4.0 from the image tag"), or why it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monerod_version: Option<String>,
 }
 
 /// How a change to the pods' template (image, args, config, login, peers)
@@ -497,6 +579,11 @@ pub fn parse_duration(s: &str) -> Option<u64> {
     n.checked_mul(unit)
 }
 
+/// The default `stallTimeout`.
+pub fn default_stall_timeout() -> String {
+    "30m".into()
+}
+
 fn default_max_height_lag() -> u32 {
     2
 }
@@ -565,6 +652,26 @@ pub struct MonerodSpec {
     /// Serve ZMQ RPC on the pod (port derived from the network).
     #[serde(default)]
     pub zmq: bool,
+    /// Publish new blocks and transactions over ZMQ (`--zmq-pub`), for
+    /// P2Pool or a light-wallet server: Off (default), Loopback (the pod's own
+    /// loopback, for a container in the pod) or Cluster (the pod's address and
+    /// the headless Service, never the client Service). Port: the network's
+    /// P2P port + 4 (18084 on mainnet).
+    #[serde(default)]
+    pub zmq_pub: ZmqPub,
+    /// Peers monerod refuses (`--ban-list`): one IP address or subnet per
+    /// line, from a key of a ConfigMap in the namespace (a community list,
+    /// for example). A change to it rolls out like any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ban_list: Option<ConfigMapKeyRef>,
+    /// The monerod version the image runs, such as 0.18.4.0, when its tag
+    /// does not say it (`latest`, a digest). It decides which flags the
+    /// operator gives (each release accepts a different set); when neither
+    /// says, only flags every version since 0.17.2 accepts are given, and a
+    /// feature that needs a newer monerod is refused until this is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^v?[0-9]{1,3}(\.[0-9]{1,4}){1,3}$"))]
+    pub version: Option<String>,
     /// monerod log level, 0 (quiet) to 4 (trace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 4))]
@@ -605,6 +712,14 @@ pub struct RpcSpec {
     /// config file in a Secret, never in its arguments).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<RpcLogin>,
+    /// Let monerod ban a client address after repeated RPC errors. Default
+    /// false (`--disable-rpc-ban`): behind a Service, an ingress or Tor,
+    /// many clients share one address, and one bad client would ban them all.
+    #[serde(default)]
+    pub ban_on_errors: bool,
+    /// Connection limits of monerod 0.18.4 and newer (older ones have none).
+    #[serde(default)]
+    pub limits: RpcLimits,
 }
 
 impl Default for RpcSpec {
@@ -612,8 +727,57 @@ impl Default for RpcSpec {
         RpcSpec {
             public: true,
             login: None,
+            ban_on_errors: false,
+            limits: RpcLimits::default(),
         }
     }
+}
+
+/// RPC connection limits (monerod 0.18.4 and newer).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcLimits {
+    /// Connections in all (`--rpc-max-connections`); monerod's default is 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub max_connections: Option<u32>,
+    /// Connections from one public address (`--rpc-max-connections-per-public-ip`);
+    /// monerod's default is 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub per_public_ip: Option<u32>,
+    /// Connections from one private or loopback address
+    /// (`--rpc-max-connections-per-private-ip`). Default: as many as
+    /// `maxConnections` (100). monerod's own default, 25, counts every client
+    /// behind kube-proxy's address translation, an ingress controller or the
+    /// Tor and I2P sidecars (which connect from the pod's loopback) as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub per_private_ip: Option<u32>,
+}
+
+/// Where ZMQ publishes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ZmqPub {
+    /// Nothing is published.
+    #[default]
+    Off,
+    /// On the pod's loopback only.
+    Loopback,
+    /// On the pod's address, reachable in the cluster through the headless Service.
+    Cluster,
+}
+
+/// A key in a ConfigMap in the resource's namespace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapKeyRef {
+    /// Name of the ConfigMap.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the ConfigMap.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
 }
 
 /// Where the RPC login lives.

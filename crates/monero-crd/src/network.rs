@@ -6,7 +6,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{SetStatus, UpdateStrategy};
+use crate::common::{SetStatus, UpdateStrategy, default_stall_timeout};
 use crate::nodeset::NodeSpec;
 
 /// A closed network of monerod nodes: each node is an exclusive peer of every
@@ -75,6 +75,15 @@ pub struct MoneroNetworkSpec {
     /// How a new pod template (image, args, peers) reaches the nodes.
     #[serde(default)]
     pub update_strategy: UpdateStrategy,
+    /// Restart a replica (by deleting its pod) whose height has not moved for
+    /// this long while other replicas are ahead of it: a monerod stuck on a
+    /// bad peer or a wedged database. At most once per stallTimeout per
+    /// replica, with an Event. Not on a regtest MoneroNodeSet, whose replicas
+    /// keep separate chains. A number with s, m or h; 0s turns it off.
+    /// Default 30m.
+    #[serde(default = "default_stall_timeout")]
+    #[schemars(regex(pattern = r"^[0-9]{1,7}(s|m|h)$"))]
+    pub stall_timeout: String,
     /// What every node looks like.
     #[serde(default)]
     pub template: NodeTemplate,
@@ -97,6 +106,7 @@ pub struct NodeTemplate {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(oldSelf.network) || (has(self.network) && self.network == oldSelf.network)").message("spec.template.spec.network is immutable once set").reason(Reason::FieldValueForbidden))]
 #[x_kube(validation = Rule::new("!has(self.clearnet) || self.clearnet == 'Direct'").message("spec.template.spec.clearnet: a closed network's peers are cluster addresses that Tor cannot reach; only Direct").reason(Reason::FieldValueInvalid))]
+#[x_kube(validation = Rule::new("!has(self.service) || !has(self.service.perReplica)").message("spec.template.spec.service.perReplica: a closed network's nodes are not served to the Internet; only a MoneroNodeSet has per-replica Services").reason(Reason::FieldValueForbidden))]
 pub struct NetworkNodeSpec {
     /// The node settings.
     #[serde(flatten)]

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{
     AnonymitySpec, Clearnet, ExporterSpec, MonerodSpec, Network, PodOverrides, Readiness,
-    ServiceSpec, SetStatus, StorageSpec, UpdateStrategy, default_topology_key,
+    ServiceSpec, SetStatus, StorageSpec, UpdateStrategy, default_stall_timeout,
+    default_topology_key,
 };
 
 /// A set of identical Monero full nodes, each with its own volume. Scaling,
@@ -74,6 +75,15 @@ pub struct MoneroNodeSetSpec {
     /// How a new pod template (image, args, config) reaches the replicas.
     #[serde(default)]
     pub update_strategy: UpdateStrategy,
+    /// Restart a replica (by deleting its pod) whose height has not moved for
+    /// this long while other replicas are ahead of it: a monerod stuck on a
+    /// bad peer or a wedged database. At most once per stallTimeout per
+    /// replica, with an Event. Not on a regtest MoneroNodeSet, whose replicas
+    /// keep separate chains. A number with s, m or h; 0s turns it off.
+    /// Default 30m.
+    #[serde(default = "default_stall_timeout")]
+    #[schemars(regex(pattern = r"^[0-9]{1,7}(s|m|h)$"))]
+    pub stall_timeout: String,
     /// The node settings.
     #[serde(flatten)]
     pub node: NodeSpec,

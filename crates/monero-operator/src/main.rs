@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use monero_reconciler::build::{Context, Images};
+use monero_reconciler::build::{Context, Images, MonerodVersion};
 
 mod run;
 
@@ -130,6 +130,13 @@ impl RunArgs {
     }
 }
 
+/// A monerod release as `--monerod-version` takes it, normalised (0.18.4 → 0.18.4.0).
+fn monerod_version(s: &str) -> Result<String, String> {
+    MonerodVersion::parse(s)
+        .map(|v| v.to_string())
+        .ok_or_else(|| format!("{s:?} is not a monerod version such as 0.18.4.0"))
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum LogFormat {
     Text,
@@ -142,6 +149,13 @@ struct Defaults {
     /// Default monerod image.
     #[arg(long, env = "MONERO_OPERATOR_MONEROD_IMAGE", default_value_t = Images::default().monerod)]
     monerod_image: String,
+    /// The monerod release the default monerod image runs, which decides the
+    /// flags its pods get. Defaults to the release of the operator's own image
+    /// when --monerod-image is left at its default, else to the image's tag
+    /// when that names a version (unknown otherwise: only flags every release
+    /// since 0.17.2 accepts).
+    #[arg(long, env = "MONERO_OPERATOR_MONEROD_VERSION", value_parser = monerod_version)]
+    monerod_version: Option<String>,
     /// Default monero-exporter image.
     #[arg(long, env = "MONERO_OPERATOR_EXPORTER_IMAGE", default_value_t = Images::default().exporter)]
     exporter_image: String,
@@ -167,8 +181,21 @@ struct Defaults {
 }
 
 impl Defaults {
+    /// --monerod-version, else what the default image is known or tagged to run.
+    fn monerod_version(&self) -> Option<String> {
+        let builtin = Images::default();
+        self.monerod_version.clone().or_else(|| {
+            if self.monerod_image == builtin.monerod {
+                builtin.monerod_version
+            } else {
+                MonerodVersion::from_image(&self.monerod_image).map(|v| v.to_string())
+            }
+        })
+    }
+
     fn context(&self) -> Context {
         let mut ctx = Context::new(Images {
+            monerod_version: self.monerod_version(),
             monerod: self.monerod_image.clone(),
             exporter: self.exporter_image.clone(),
             xmrig: self.xmrig_image.clone(),

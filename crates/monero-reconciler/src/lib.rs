@@ -8,5 +8,6 @@ pub mod controller;
 pub mod error;
 pub mod render;
 pub mod rollout;
+pub mod stall;
 
 pub use error::{Error, InvalidSpec};

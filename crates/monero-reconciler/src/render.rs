@@ -1,6 +1,6 @@
 //! `monero-operator render`: the builders run on the custom resources of a
-//! YAML file, with no cluster. Secrets and MoneroNodeSets in the same file
-//! stand in for the cluster's (for logins and solo mining).
+//! YAML file, with no cluster. Secrets, ConfigMaps and MoneroNodeSets in the
+//! same file stand in for the cluster's (for logins, ban lists and solo mining).
 
 use std::collections::BTreeMap;
 
@@ -176,6 +176,8 @@ pub fn render_with(
         BTreeMap::new();
     let mut node_sets_by_ns: BTreeMap<String, BTreeMap<String, monero_crd::Network>> =
         BTreeMap::new();
+    let mut config_maps_by_ns: BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>> =
+        BTreeMap::new();
     for (i, doc) in docs.iter().enumerate() {
         let index = i + 1;
         if doc.is_null() {
@@ -215,6 +217,14 @@ pub fn render_with(
                     .or_default()
                     .insert(name, build::secret_data(&s));
             }
+            Some("ConfigMap") => {
+                let c: k8s_openapi::api::core::v1::ConfigMap = decode(index, doc)?;
+                let name = c.metadata.name.clone().unwrap_or_default();
+                config_maps_by_ns
+                    .entry(ns)
+                    .or_default()
+                    .insert(name, c.data.unwrap_or_default());
+            }
             // Anything else in the file is not ours to render.
             _ => {}
         }
@@ -228,6 +238,7 @@ pub fn render_with(
         };
         ctx.secrets = secrets_by_ns.get(&ns).cloned().unwrap_or_default();
         ctx.node_sets = node_sets_by_ns.get(&ns).cloned().unwrap_or_default();
+        ctx.config_maps = config_maps_by_ns.get(&ns).cloned().unwrap_or_default();
         let desired = match &cr {
             Cr::NodeSet(o) => build::node_set(o, &ctx)?,
             Cr::Network(o) => build::network(o, &ctx)?,

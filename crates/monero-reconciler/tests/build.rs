@@ -18,6 +18,7 @@ fn ctx() -> Context {
         podconfig: "img/podconfig:1".into(),
         tor: "img/tor:1".into(),
         i2pd: "img/i2pd:1".into(),
+        monerod_version: Some("0.18.4.0".into()),
     });
     c.secrets.insert(
         "login".into(),
@@ -1795,6 +1796,7 @@ fn every_object_fits_the_api_server_at_the_crds_maximum() {
             incoming_connections: (!miner).then_some(100),
             outgoing_connections: (!miner).then_some(12),
             version: Some("0.18.4.0-release".into()),
+            p2p_address: (!miner).then(|| format!("[2001:db8:{i:x}::1234:5678:9abc]:65535")),
             image: Some(format!(
                 "registry.example.com/monero/{}:v0.18.4.0",
                 "m".repeat(20)
@@ -1815,4 +1817,394 @@ fn every_object_fits_the_api_server_at_the_crds_maximum() {
         eprintln!("{kind} of {replicas}: status {json} bytes");
         assert!(json < MAX_OBJECT_BYTES / 2, "{kind}: {json}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Fleet operations: flags by monerod release, RPC limits and bans, ZMQ pub, a
+// ban list, per-replica P2P Services.
+// ---------------------------------------------------------------------------
+
+fn refused(obj: Value, c: &Context) -> (String, String) {
+    let e = build_any(obj, c).unwrap_err();
+    (e.field.clone(), e.to_string())
+}
+
+#[test]
+fn the_flags_follow_the_monerod_release() {
+    for (version, limits, confirm) in [
+        ("0.17.2.0", false, false),
+        ("0.18.0.0", false, false),
+        ("0.18.4.0", true, false),
+        ("0.18.5.3", true, true),
+    ] {
+        let d = node_set(
+            &nodeset(json!({"monerod": {"version": version, "zmq": true}})),
+            &ctx(),
+        )
+        .unwrap();
+        let a = args(&d, "monerod");
+        assert!(
+            a.contains(&"--disable-rpc-ban".to_string()),
+            "{version}: {a:?}"
+        );
+        assert_eq!(
+            a.contains(&"--rpc-max-connections-per-private-ip=100".to_string()),
+            limits,
+            "{version}: {a:?}"
+        );
+        assert_eq!(
+            a.contains(&"--confirm-zmq-rpc-external-bind".to_string()),
+            confirm,
+            "{version}: {a:?}"
+        );
+        assert!(a.contains(&"--zmq-rpc-bind-ip=0.0.0.0".to_string()));
+    }
+}
+
+#[test]
+fn the_proposals_image_gets_only_flags_its_release_knows() {
+    let d = node_set(
+        &nodeset(json!({"replicas": 3, "monerod": {"image": "utxobr/monerod:v0.17.2.0", "args": ["--public"]}})),
+        &ctx(),
+    )
+    .unwrap();
+    let a = args(&d, "monerod");
+    assert!(
+        !a.iter().any(|f| f.starts_with("--rpc-max-connections")
+            || f.starts_with("--confirm-zmq")
+            || f.starts_with("--proxy")),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn the_operators_default_image_runs_the_release_the_operator_knows() {
+    // The default image's tag is the operator's version, not monerod's.
+    let d = node_set(&nodeset(json!({})), &ctx()).unwrap();
+    assert!(args(&d, "monerod").contains(&"--rpc-max-connections-per-private-ip=100".to_string()));
+    let mut c = ctx();
+    c.images.monerod_version = None;
+    let d = node_set(&nodeset(json!({})), &c).unwrap();
+    assert!(
+        !args(&d, "monerod")
+            .iter()
+            .any(|f| f.starts_with("--rpc-max-connections"))
+    );
+}
+
+#[test]
+fn an_unknown_release_is_refused_what_depends_on_the_release() {
+    let latest = |extra: Value| {
+        let mut spec = json!({"monerod": {"image": "example.org/monerod:latest"}});
+        for (k, v) in extra.as_object().unwrap() {
+            if k == "monerod" {
+                for (mk, mv) in v.as_object().unwrap() {
+                    spec["monerod"][mk] = mv.clone();
+                }
+            } else {
+                spec[k] = v.clone();
+            }
+        }
+        named("MoneroNodeSet", "nodes", spec)
+    };
+    // Plain: only the flags every release since 0.17.2 takes.
+    let d = build_any(latest(json!({})), &ctx()).unwrap();
+    assert!(
+        !args(&d, "monerod")
+            .iter()
+            .any(|f| f.starts_with("--rpc-max-connections"))
+    );
+    let (field, msg) = refused(latest(json!({"monerod": {"zmq": true}})), &ctx());
+    assert_eq!(field, "spec.monerod.zmq");
+    assert!(
+        msg.contains("example.org/monerod:latest") && msg.contains("spec.monerod.version"),
+        "{msg}"
+    );
+    let (field, msg) = refused(
+        latest(json!({"monerod": {"rpc": {"limits": {"perPublicIp": 5}}}})),
+        &ctx(),
+    );
+    assert_eq!(field, "spec.monerod.rpc.limits");
+    assert!(msg.contains("set monerod.version"), "{msg}");
+    let (field, msg) = refused(
+        latest(json!({"tor": {"enabled": true}, "clearnet": "ThroughTor"})),
+        &ctx(),
+    );
+    assert_eq!(field, "spec.clearnet");
+    assert!(msg.contains("0.18.0.0"), "{msg}");
+    // Saying the release is enough.
+    build_any(
+        latest(json!({"monerod": {"zmq": true, "version": "0.18.5.3"}})),
+        &ctx(),
+    )
+    .unwrap();
+    // A known release too old for a feature names it.
+    let (field, msg) = refused(
+        named(
+            "MoneroNodeSet",
+            "nodes",
+            json!({"tor": {"enabled": true}, "clearnet": "ThroughTor", "monerod": {"image": "utxobr/monerod:v0.17.2.0"}}),
+        ),
+        &ctx(),
+    );
+    assert_eq!(field, "spec.clearnet");
+    assert!(
+        msg.contains("this set runs 0.17.2.0 (from the image tag)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn rpc_limits_and_bans_render_as_asked() {
+    let d = node_set(
+        &nodeset(json!({"monerod": {"rpc": {"banOnErrors": true, "limits": {"maxConnections": 500, "perPublicIp": 8}}}})),
+        &ctx(),
+    )
+    .unwrap();
+    let a = args(&d, "monerod");
+    assert!(!a.contains(&"--disable-rpc-ban".to_string()), "{a:?}");
+    for f in [
+        "--rpc-max-connections=500",
+        "--rpc-max-connections-per-public-ip=8",
+        // Private addresses stand for many clients: as many as in all.
+        "--rpc-max-connections-per-private-ip=500",
+    ] {
+        assert!(a.contains(&f.to_string()), "{f} missing from {a:?}");
+    }
+    let d = node_set(
+        &nodeset(json!({"monerod": {"rpc": {"limits": {"perPrivateIp": 40}}}})),
+        &ctx(),
+    )
+    .unwrap();
+    let a = args(&d, "monerod");
+    assert!(a.contains(&"--rpc-max-connections-per-private-ip=40".to_string()));
+    assert!(!a.iter().any(|f| f.starts_with("--rpc-max-connections=")));
+    // A user flag still wins over the operator's.
+    let d = node_set(
+        &nodeset(json!({"monerod": {"args": ["--rpc-max-connections-per-private-ip=7"]}})),
+        &ctx(),
+    )
+    .unwrap();
+    let a = args(&d, "monerod");
+    assert_eq!(
+        a.iter()
+            .filter(|f| f.starts_with("--rpc-max-connections-per-private-ip"))
+            .collect::<Vec<_>>(),
+        ["--rpc-max-connections-per-private-ip=7"]
+    );
+}
+
+fn port_names(ports: Option<Vec<String>>) -> Vec<String> {
+    ports.unwrap_or_default()
+}
+
+fn service_ports(d: &Desired, name: &str) -> Vec<String> {
+    port_names(
+        service(d, name)
+            .and_then(|s| s.spec.as_ref()?.ports.as_ref())
+            .map(|p| p.iter().filter_map(|p| p.name.clone()).collect()),
+    )
+}
+
+#[test]
+fn zmq_pub_stays_on_loopback_or_in_the_cluster() {
+    let d = node_set(&nodeset(json!({"monerod": {"zmqPub": "Loopback"}})), &ctx()).unwrap();
+    let a = args(&d, "monerod");
+    assert!(
+        a.contains(&"--zmq-pub=tcp://127.0.0.1:18084".to_string()),
+        "{a:?}"
+    );
+    // The publisher needs the ZMQ server, kept on the pod's loopback.
+    assert!(
+        a.contains(&"--zmq-rpc-bind-ip=127.0.0.1".to_string()),
+        "{a:?}"
+    );
+    assert!(!a.contains(&"--no-zmq".to_string()));
+    assert!(!a.contains(&"--confirm-zmq-rpc-external-bind".to_string()));
+    let cport = |d: &Desired| {
+        container(d, "monerod")
+            .ports
+            .clone()
+            .unwrap()
+            .into_iter()
+            .filter_map(|p| p.name)
+            .collect::<Vec<_>>()
+    };
+    assert!(!cport(&d).contains(&"zmq-pub".to_string()));
+    let d = node_set(
+        &nodeset(json!({"network": "stagenet", "service": {"type": "LoadBalancer"}, "monerod": {"zmqPub": "Cluster"}})),
+        &ctx(),
+    )
+    .unwrap();
+    let a = args(&d, "monerod");
+    assert!(
+        a.contains(&"--zmq-pub=tcp://0.0.0.0:38084".to_string()),
+        "{a:?}"
+    );
+    assert!(cport(&d).contains(&"zmq-pub".to_string()));
+    assert!(service_ports(&d, "nodes-headless").contains(&"zmq-pub".to_string()));
+    // Never on the client Service, which may be a load balancer.
+    assert_eq!(service_ports(&d, "nodes"), ["p2p", "rpc"]);
+    // Off: no ZMQ at all.
+    let d = node_set(&nodeset(json!({})), &ctx()).unwrap();
+    let a = args(&d, "monerod");
+    assert!(a.contains(&"--no-zmq".to_string()));
+    assert!(!a.iter().any(|f| f.starts_with("--zmq")));
+}
+
+fn with_ban_list(list: &str) -> Context {
+    let mut c = ctx();
+    c.config_maps.insert(
+        "bans".into(),
+        BTreeMap::from([("ban_list.txt".to_string(), list.to_string())]),
+    );
+    c
+}
+
+#[test]
+fn a_ban_list_from_a_config_map_reaches_monerod_cleaned_and_rolls_the_pods() {
+    let spec = json!({"monerod": {"banList": {"name": "bans", "key": "ban_list.txt"}}});
+    let d = node_set(
+        &nodeset(spec.clone()),
+        &with_ban_list("# v2\n1.2.3.4\n5.6.0.0/16 # spies\n"),
+    )
+    .unwrap();
+    assert!(args(&d, "monerod").contains(&"--ban-list=/etc/monerod/ban-list.txt".to_string()));
+    assert_eq!(
+        file(&d, "nodes-monerod", "ban-list.txt"),
+        "1.2.3.4\n5.6.0.0/16\n"
+    );
+    let changed = node_set(&nodeset(spec.clone()), &with_ban_list("1.2.3.4\n")).unwrap();
+    assert_ne!(hash(&d), hash(&changed), "a new list rolls the pods");
+    let comment_only = node_set(
+        &nodeset(spec.clone()),
+        &with_ban_list("1.2.3.4\n5.6.0.0/16\n# new comment\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        hash(&d),
+        hash(&comment_only),
+        "a comment alone rolls nothing"
+    );
+    let (field, msg) = refused(named("MoneroNodeSet", "nodes", spec.clone()), &ctx());
+    assert_eq!(field, "spec.monerod.banList.key");
+    assert!(msg.contains("ConfigMap bans not found"), "{msg}");
+    let (field, msg) = refused(
+        named("MoneroNodeSet", "nodes", spec.clone()),
+        &with_ban_list("1.2.3.4\n999.1.1.1\n"),
+    );
+    assert_eq!(field, "spec.monerod.banList.key");
+    assert!(msg.contains("line 2") && msg.contains("999.1.1.1"), "{msg}");
+    let mut c = with_ban_list("");
+    c.config_maps.get_mut("bans").unwrap().clear();
+    let (_, msg) = refused(named("MoneroNodeSet", "nodes", spec), &c);
+    assert!(
+        msg.contains("ConfigMap bans has no key ban_list.txt"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn per_replica_node_ports_give_each_replica_its_own_advertised_port() {
+    let spec = |replicas: i32, base: i32| json!({"replicas": replicas, "service": {"perReplica": {"type": "NodePort", "nodePortBase": base, "annotations": {"a.example.org/x": "y"}}}});
+    let d = node_set(&nodeset(spec(3, 30080)), &ctx()).unwrap();
+    for i in 0..3 {
+        let s = service(&d, &format!("nodes-p2p-{i}")).unwrap();
+        let ss = s.spec.as_ref().unwrap();
+        assert_eq!(ss.type_.as_deref(), Some("NodePort"));
+        assert_eq!(ss.external_traffic_policy.as_deref(), Some("Local"));
+        assert_eq!(ss.publish_not_ready_addresses, Some(true));
+        assert_eq!(
+            ss.selector.as_ref().unwrap()["statefulset.kubernetes.io/pod-name"],
+            format!("nodes-{i}")
+        );
+        let p = &ss.ports.as_ref().unwrap()[0];
+        assert_eq!((p.port, p.node_port), (18080, Some(30080 + i)));
+        assert_eq!(
+            s.metadata.annotations.as_ref().unwrap()["a.example.org/x"],
+            "y"
+        );
+        assert_eq!(
+            file(&d, "nodes-monerod", &format!("nodes-{i}.conf"))
+                .lines()
+                .last(),
+            Some(format!("p2p-external-port={}", 30080 + i).as_str())
+        );
+    }
+    assert!(service(&d, "nodes-p2p-3").is_none());
+    assert!(
+        args(&d, "monerod").contains(&"--config-file=/etc/monerod/$(POD_NAME).conf".to_string())
+    );
+    // Scaling adds a file and a Service and rolls nobody; a new base rolls all.
+    let more = node_set(&nodeset(spec(4, 30080)), &ctx()).unwrap();
+    assert_eq!(hash(&d), hash(&more));
+    assert!(service(&more, "nodes-p2p-3").is_some());
+    let moved = node_set(&nodeset(spec(3, 31000)), &ctx()).unwrap();
+    assert_ne!(hash(&d), hash(&moved));
+    // With Tor, podconfig reads each pod's own file too.
+    let mut tor = spec(2, 30080);
+    tor["tor"] = json!({"enabled": true});
+    let d = node_set(&nodeset(tor), &ctx()).unwrap();
+    assert!(
+        init(&d, "podconfig")
+            .args
+            .as_ref()
+            .unwrap()
+            .contains(&"--base-config=/etc/monerod/$(POD_NAME).conf".to_string())
+    );
+}
+
+#[test]
+fn per_replica_load_balancers_need_no_external_port() {
+    let d = node_set(
+        &nodeset(json!({"replicas": 2, "service": {"perReplica": {"type": "LoadBalancer", "externalTrafficPolicy": "Cluster"}}})),
+        &ctx(),
+    )
+    .unwrap();
+    let ss = service(&d, "nodes-p2p-1").unwrap().spec.as_ref().unwrap();
+    assert_eq!(ss.type_.as_deref(), Some("LoadBalancer"));
+    assert_eq!(ss.external_traffic_policy.as_deref(), Some("Cluster"));
+    assert_eq!(ss.ports.as_ref().unwrap()[0].node_port, None);
+    assert!(args(&d, "monerod").contains(&"--config-file=/etc/monerod/monerod.conf".to_string()));
+}
+
+#[test]
+fn per_replica_services_are_refused_where_they_cannot_work() {
+    let (field, _) = refused(
+        named(
+            "MoneroNodeSet",
+            "nodes",
+            json!({"service": {"perReplica": {"type": "NodePort"}}}),
+        ),
+        &ctx(),
+    );
+    assert_eq!(field, "spec.service.perReplica.nodePortBase");
+    let (field, msg) = refused(
+        named(
+            "MoneroNodeSet",
+            "nodes",
+            json!({"replicas": 3, "service": {"perReplica": {"type": "NodePort", "nodePortBase": 65534}}}),
+        ),
+        &ctx(),
+    );
+    assert_eq!(field, "spec.service.perReplica.nodePortBase");
+    assert!(msg.contains("65535"), "{msg}");
+    let (field, _) = refused(
+        named(
+            "MoneroNodeSet",
+            "nodes",
+            json!({"tor": {"enabled": true}, "clearnet": "ThroughTor", "service": {"perReplica": {"type": "LoadBalancer"}}}),
+        ),
+        &ctx(),
+    );
+    assert_eq!(field, "spec.service.perReplica");
+    let (field, _) = refused(
+        named(
+            "MoneroNetwork",
+            "net",
+            json!({"template": {"spec": {"service": {"perReplica": {"type": "LoadBalancer"}}}}}),
+        ),
+        &ctx(),
+    );
+    assert_eq!(field, "spec.template.spec.service.perReplica");
 }

@@ -46,6 +46,18 @@ async fn cached_state(client: kube::Client) -> (Arc<State>, Feeds) {
     (st, feeds)
 }
 
+/// The operator's /metrics, as Prometheus would read it.
+fn metrics_text(st: &State) -> String {
+    let mut buf = Vec::new();
+    prometheus::Encoder::encode(
+        &prometheus::TextEncoder::new(),
+        &st.metrics().registry().gather(),
+        &mut buf,
+    )
+    .unwrap();
+    String::from_utf8(buf).unwrap()
+}
+
 fn cr_path(plural: &str, name: &str) -> String {
     format!("{GROUP_PATH}/{plural}/{name}")
 }
@@ -430,16 +442,7 @@ async fn api_errors_fail_the_reconcile_back_off_and_the_retry_succeeds() {
         error_policy(obj, &err, st.clone()),
         Action::requeue(backoff(1))
     );
-    let text = {
-        let mut buf = Vec::new();
-        prometheus::Encoder::encode(
-            &prometheus::TextEncoder::new(),
-            &st.metrics().registry().gather(),
-            &mut buf,
-        )
-        .unwrap();
-        String::from_utf8(buf).unwrap()
-    };
+    let text = metrics_text(&st);
     assert!(
         text.contains(
             "monero_operator_reconciles_total{kind=\"MoneroNodeSet\",result=\"error\"} 1"
@@ -2052,6 +2055,256 @@ mod rollouts {
                 .unwrap()
                 .iter()
                 .all(|c| c["type"] != "ReconciliationPaused")
+        );
+    }
+}
+
+mod fleet {
+    //! Fleet operations against the mocked server: stalled replicas
+    //! restarted, a ban list read from a ConfigMap, each replica's public
+    //! P2P address and the monerod release in status.
+    use super::*;
+    use common::fakeapi::HeightProbe;
+    use std::time::Instant;
+
+    fn pod_path(name: &str) -> String {
+        format!("/api/v1/namespaces/{NS}/pods/{name}")
+    }
+
+    /// A pod of `set` with its own IP and UID (and node address).
+    fn pod_at(api: &FakeApi, set: &str, i: usize, uid: &str) {
+        let name = format!("{set}-{i}");
+        add_pod(api, &name, set, "monerod", true);
+        edit(api, &pod_path(&name), |p| {
+            p["metadata"]["uid"] = json!(uid);
+            p["status"]["podIP"] = json!(ip(set, i));
+            p["status"]["hostIP"] = json!(format!("203.0.113.{}", 10 + i));
+        });
+    }
+
+    fn ip(set: &str, i: usize) -> String {
+        format!("10.{}.0.{}", set.len(), i + 1)
+    }
+
+    /// Every reconcile polls (no reuse window), so moved heights are seen at once.
+    fn polling_state(client: kube::Client, probe: Arc<HeightProbe>) -> Arc<State> {
+        let config = Config {
+            status_interval: Duration::ZERO,
+            ..Config::default()
+        };
+        State::new(
+            client,
+            config,
+            Metrics::new().unwrap(),
+            probe,
+            "test-0".into(),
+        )
+    }
+
+    fn deleted(api: &FakeApi, pod: &str) -> usize {
+        api.seen()
+            .iter()
+            .filter(|s| s.method == "DELETE" && s.path == pod_path(pod))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn a_replica_left_behind_for_stall_timeout_is_restarted_once_and_only_where_it_applies() {
+        let (client, api) = FakeApi::start();
+        let probe = Arc::new(HeightProbe::default());
+        let st = polling_state(client, probe.clone());
+        // Three sets stalled alike: only the mainnet one with a timeout acts. A
+        // regtest MoneroNodeSet's replicas keep separate chains; 0s turns it off.
+        for (name, spec) in [
+            ("main", json!({"replicas": 2, "stallTimeout": "1s"})),
+            (
+                "solo",
+                json!({"replicas": 2, "stallTimeout": "1s", "network": "regtest"}),
+            ),
+            ("off", json!({"replicas": 2, "stallTimeout": "0s"})),
+        ] {
+            create(&api, "moneronodesets", nodeset(name, spec));
+            for i in 0..2 {
+                pod_at(&api, name, i, &format!("{name}-uid-{i}"));
+                probe.set(&ip(name, i), 100);
+            }
+        }
+        let all = |api: &FakeApi, st: &Arc<State>| {
+            let (api, st) = (api.clone(), st.clone());
+            async move {
+                for name in ["main", "solo", "off"] {
+                    reconcile_latest::<MoneroNodeSet>(&api, &st, name)
+                        .await
+                        .unwrap();
+                }
+            }
+        };
+        // Replica 0's clock starts at its first height seen, here.
+        let start = Instant::now();
+        all(&api, &st).await;
+        // Replica 1 of each moves on; replica 0 stays at 100.
+        for name in ["main", "solo", "off"] {
+            probe.set(&ip(name, 1), 110);
+        }
+        while deleted(&api, "main-0") == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "main-0 was never restarted"
+            );
+            all(&api, &st).await;
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            start.elapsed() >= Duration::from_secs(1),
+            "restarted before stallTimeout"
+        );
+        assert_eq!(
+            deleted(&api, "main-1"),
+            0,
+            "the replica that moves is left alone"
+        );
+        assert_eq!(deleted(&api, "solo-0") + deleted(&api, "off-0"), 0);
+        let delete = api
+            .seen()
+            .into_iter()
+            .find(|s| s.method == "DELETE" && s.path == pod_path("main-0"))
+            .unwrap();
+        assert!(
+            delete.body.contains("main-uid-0"),
+            "the UID is a precondition: {}",
+            delete.body
+        );
+        let notes: Vec<String> = api
+            .events()
+            .iter()
+            .filter(|e| e["reason"] == "StalledReplicaRestarted")
+            .map(|e| e["note"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].contains("main-0") && notes[0].contains("100") && notes[0].contains("110"),
+            "{notes:?}"
+        );
+        let text = metrics_text(&st);
+        assert!(
+            text.lines()
+                .any(|l| l == "monero_operator_stalled_restarts_total{kind=\"MoneroNodeSet\"} 1"),
+            "{text}"
+        );
+        // The StatefulSet makes the pod again (new UID), still behind: its clock starts anew.
+        pod_at(&api, "main", 0, "main-uid-0b");
+        all(&api, &st).await;
+        assert_eq!(
+            deleted(&api, "main-0"),
+            1,
+            "not again before another stallTimeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ban_list_is_read_from_its_config_map_and_a_change_rolls_the_pods() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        create(
+            &api,
+            "moneronodesets",
+            nodeset(
+                "nodes",
+                json!({"monerod": {"banList": {"name": "bans", "key": "list"}}}),
+            ),
+        );
+        reconcile_nodes(&api, &st).await;
+        let status = api.get(&cr_path("moneronodesets", "nodes")).unwrap()["status"].clone();
+        let ready = condition(&status, "Ready");
+        assert_eq!(ready["reason"], "InvalidSpec");
+        assert!(
+            ready["message"]
+                .as_str()
+                .unwrap()
+                .contains("spec.monerod.banList.key")
+                && ready["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("ConfigMap bans not found"),
+            "{ready}"
+        );
+        assert!(api.get(&sts_path("nodes")).is_none());
+        let cm = |list: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "bans", "namespace": NS}, "data": {"list": list}})
+        };
+        let cm_path = format!("/api/v1/namespaces/{NS}/configmaps/bans");
+        api.put(&cm_path, cm("# spy nodes\n1.2.3.4\n"));
+        reconcile_nodes(&api, &st).await;
+        assert_eq!(
+            secret_file(&api, "nodes-monerod", "ban-list.txt"),
+            "1.2.3.4\n"
+        );
+        let hash = |api: &FakeApi| {
+            api.get(&sts_path("nodes")).unwrap()["spec"]["template"]["metadata"]["annotations"]
+                ["utxo.com.br/config-hash"]
+                .clone()
+        };
+        let before = hash(&api);
+        api.put(&cm_path, cm("1.2.3.4\n5.6.7.0/24\n"));
+        reconcile_nodes(&api, &st).await;
+        assert_ne!(hash(&api), before, "a new ban list rolls the pods");
+        // The user's ConfigMap is read, never written.
+        assert!(!write_paths(&api).iter().any(|w| w.contains("/configmaps/")));
+    }
+
+    #[tokio::test]
+    async fn status_shows_each_replicas_public_address_and_the_monerod_release() {
+        let (client, api) = FakeApi::start();
+        let st = state(client);
+        create(
+            &api,
+            "moneronodesets",
+            nodeset(
+                "nodes",
+                json!({"replicas": 2, "service": {"perReplica": {"type": "NodePort", "nodePortBase": 30080}}}),
+            ),
+        );
+        create(
+            &api,
+            "moneronodesets",
+            nodeset(
+                "lb",
+                json!({"replicas": 1, "monerod": {"image": "utxobr/monerod:v0.17.2.0"},
+                "service": {"perReplica": {"type": "LoadBalancer"}}}),
+            ),
+        );
+        for i in 0..2 {
+            pod_at(&api, "nodes", i, &format!("u{i}"));
+        }
+        pod_at(&api, "lb", 0, "l0");
+        reconcile_nodes(&api, &st).await;
+        reconcile_latest::<MoneroNodeSet>(&api, &st, "lb")
+            .await
+            .unwrap();
+        let status =
+            |name: &str| api.get(&cr_path("moneronodesets", name)).unwrap()["status"].clone();
+        let s = status("nodes");
+        assert_eq!(s["nodes"][0]["p2pAddress"], "203.0.113.10:30080");
+        assert_eq!(s["nodes"][1]["p2pAddress"], "203.0.113.11:30081");
+        assert_eq!(
+            s["monerodVersion"],
+            "0.18.4.0 of the operator's default image"
+        );
+        // A load balancer's address shows once the cloud gives one.
+        let s = status("lb");
+        assert!(s["nodes"][0].get("p2pAddress").is_none(), "{s}");
+        assert_eq!(s["monerodVersion"], "0.17.2.0 from the image tag");
+        let svc = format!("/api/v1/namespaces/{NS}/services/lb-p2p-0");
+        edit(&api, &svc, |s| {
+            s["status"] = json!({"loadBalancer": {"ingress": [{"ip": "198.51.100.20"}]}});
+        });
+        reconcile_latest::<MoneroNodeSet>(&api, &st, "lb")
+            .await
+            .unwrap();
+        assert_eq!(
+            status("lb")["nodes"][0]["p2pAddress"],
+            "198.51.100.20:18080"
         );
     }
 }

@@ -112,3 +112,31 @@ fn a_mining_sets_api_token_is_printed_with_the_identities_fresh_each_time() {
     );
     assert!(api_token(&with_secret, true).is_none());
 }
+
+#[test]
+fn a_config_map_in_the_file_stands_in_for_the_clusters_ban_list() {
+    let set = "kind: MoneroNodeSet\napiVersion: utxo.com.br/v1alpha1\nmetadata: {name: pub, namespace: ns}\n\
+               spec: {monerod: {banList: {name: bans, key: list}}}\n";
+    let cm = "---\nkind: ConfigMap\napiVersion: v1\nmetadata: {name: bans, namespace: ns}\n\
+              data: {list: \"# v2\\n198.51.100.7\\n\"}\n";
+    let ban_list = |yaml: &str| {
+        render_with(yaml, &Context::default(), Options { identities: false }).map(|out| {
+            out.iter()
+                .flat_map(|r| &r.children)
+                .find_map(|c| match c {
+                    Child::Secret(s) if s.metadata.name.as_deref() == Some("pub-monerod") => {
+                        Some(s.data.clone().unwrap()["ban-list.txt"].0.clone())
+                    }
+                    _ => None,
+                })
+                .unwrap()
+        })
+    };
+    assert_eq!(ban_list(&format!("{set}{cm}")).unwrap(), b"198.51.100.7\n");
+    // Another namespace's ConfigMap is not this set's.
+    let elsewhere = cm.replace("namespace: ns", "namespace: other");
+    let e = ban_list(&format!("{set}{elsewhere}"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ConfigMap bans not found"), "{e}");
+}

@@ -7,8 +7,11 @@ mod anon;
 mod limits;
 mod meta;
 mod mining;
+mod monerod;
 mod node;
 mod pod;
+mod services;
+mod version;
 
 use std::collections::BTreeMap;
 
@@ -29,8 +32,11 @@ pub use mining::{
     xmrig_api_secret_name,
 };
 pub use mining::{XMRIG_WORKLOAD, mining_set};
-pub use node::{MONEROD_WORKLOAD, NodeKind, effective_network, network, node_set};
+pub use monerod::{BAN_LIST_KEY, DEFAULT_PER_PRIVATE_IP, clean_ban_list};
+pub use node::{MONEROD_WORKLOAD, NodeKind, effective_network, monerod_version, network, node_set};
 pub use pod::EXPORTER_PORT;
+pub use services::{POD_NAME_LABEL, per_replica_service_name};
+pub use version::{MonerodVersion, Resolved as ResolvedVersion, Source as VersionSource};
 
 use crate::error::InvalidSpec;
 
@@ -49,7 +55,13 @@ pub struct Images {
     pub tor: String,
     /// i2pd.
     pub i2pd: String,
+    /// The monerod release the default monerod image runs, which decides its
+    /// flags; None when the operator cannot tell (another image, untagged).
+    pub monerod_version: Option<String>,
 }
+
+/// The monerod release `images/monerod` packages (Debian trixie's `monero`).
+pub const DEFAULT_MONEROD_VERSION: &str = "0.18.4.0";
 
 impl Default for Images {
     fn default() -> Self {
@@ -61,6 +73,7 @@ impl Default for Images {
             podconfig: format!("ghcr.io/monero-operator/podconfig:{tag}"),
             tor: format!("ghcr.io/monero-operator/tor:{tag}"),
             i2pd: format!("ghcr.io/monero-operator/i2pd:{tag}"),
+            monerod_version: Some(DEFAULT_MONEROD_VERSION.into()),
         }
     }
 }
@@ -76,6 +89,8 @@ pub struct Context {
     pub secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     /// Networks of the MoneroNodeSets in the namespace, by name (for solo mining).
     pub node_sets: BTreeMap<String, monero_crd::Network>,
+    /// Data of the user ConfigMaps the resource refers to (a ban list), by name.
+    pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Context {
@@ -100,6 +115,19 @@ impl Context {
         String::from_utf8(bytes.clone())
             .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
             .map_err(|_| format!("Secret {name} key {key} is not UTF-8 text"))
+    }
+}
+
+impl Context {
+    /// The value of `key` in the user ConfigMap `name`.
+    pub(crate) fn config_map_value(&self, name: &str, key: &str) -> Result<String, String> {
+        let data = self
+            .config_maps
+            .get(name)
+            .ok_or_else(|| format!("ConfigMap {name} not found"))?;
+        data.get(key)
+            .cloned()
+            .ok_or_else(|| format!("ConfigMap {name} has no key {key}"))
     }
 }
 

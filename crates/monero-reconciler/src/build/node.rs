@@ -7,7 +7,12 @@
 //! PodDisruptionBudget when there is more than one replica. A network also gets
 //! one ClusterIP Service per node: monerod resolves `--add-exclusive-node`
 //! names once, at start, so a peer must have a name that resolves before its
-//! pod exists and an address that survives its pod being rescheduled.
+//! pod exists and an address that survives its pod being rescheduled. A
+//! public MoneroNodeSet may get one P2P Service per replica.
+//!
+//! The spec is checked first ([`check`]), into a [`Spec`] the other steps read:
+//! the config files and flags ([`super::monerod`]), the Services
+//! ([`super::services`]) and the pod template here.
 
 use std::collections::BTreeMap;
 
@@ -16,38 +21,36 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec,
-    PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume,
-    VolumeResourceRequirements,
+    PodTemplateSpec, Probe, TCPSocketAction, Volume, VolumeResourceRequirements,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use monero_crd::{
-    Clearnet, MoneroNetwork, MoneroNodeSet, Network, NodeSpec, Ports, Readiness, UpdateStrategy,
+    Clearnet, MoneroNetwork, MoneroNodeSet, Network, NodeSpec, PerReplicaType, Ports, Readiness,
+    UpdateStrategy, ZmqPub,
 };
 
 use super::limits::{self, check_annotation_size, check_labels, check_sizes, config_volume};
+use super::monerod::{
+    CONFIG_DIR, DATA_DIR, LOGIN_FILE_KEY, base_config_file, clean_ban_list, config_files,
+    monerod_args,
+};
 use super::pod::{
     EXPORTER_PORT, anti_affinity, apply_overrides, container_security, exporter_container,
     exporter_readiness, field_env, mount, pod_labels, pod_monitor, pod_security, port, requests,
     scrape_annotations,
 };
+use super::version::{MonerodVersion, Resolved};
 use super::{
     CONFIG_HASH_ANNOTATION, Child, Context, Desired, Owner, check_name, config_hash, invalid,
 };
-use crate::args::merge_args;
 use crate::error::InvalidSpec;
 use crate::rollout::{TEMPLATE_HASH_ANNOTATION, sts_strategy};
 
 /// The `app.kubernetes.io/name` of monerod pods.
 pub const MONEROD_WORKLOAD: &str = "monerod";
-/// Where the data volume is mounted.
-pub const DATA_DIR: &str = "/data";
-/// Where the config Secret is mounted.
-pub const CONFIG_DIR: &str = "/etc/monerod";
-/// The config Secret's key holding `user:password` for the exporter.
-pub const LOGIN_FILE_KEY: &str = "rpc-login";
 /// Default grace period: time for monerod to flush and close its LMDB database.
 pub const MONEROD_GRACE_SECONDS: i64 = 300;
 /// The longest RPC user name, and password, taken from a user's Secret. A
@@ -100,106 +103,255 @@ pub fn effective_network(
     }
 }
 
+/// The monerod release a node spec runs, as far as the operator can tell.
+pub fn monerod_version(node: &NodeSpec, ctx: &Context) -> Resolved {
+    Resolved::of(
+        &node.monerod,
+        &ctx.images.monerod,
+        ctx.images.monerod_version.as_deref(),
+    )
+}
+
 /// Builds the objects of a MoneroNodeSet.
 pub fn node_set(set: &MoneroNodeSet, ctx: &Context) -> Result<Desired, InvalidSpec> {
     let owner = Owner::of("MoneroNodeSet", &set.metadata);
-    build(
+    let spec = check(
         &owner,
         NodeKind::NodeSet,
         set.spec.replicas,
-        &set.spec.update_strategy,
         &set.spec.node,
         None,
         ctx,
-    )
+    )?;
+    build(&spec, &set.spec.update_strategy, ctx)
 }
 
 /// Builds the objects of a MoneroNetwork.
 pub fn network(net: &MoneroNetwork, ctx: &Context) -> Result<Desired, InvalidSpec> {
     let owner = Owner::of("MoneroNetwork", &net.metadata);
-    let extra = net.spec.template.metadata.as_ref();
-    build(
+    let extra = net
+        .spec
+        .template
+        .metadata
+        .as_ref()
+        .map(|m| (&m.labels, &m.annotations));
+    let node = &net.spec.template.spec.node;
+    let spec = check(
         &owner,
         NodeKind::Network,
         net.spec.replicas,
-        &net.spec.update_strategy,
-        &net.spec.template.spec.node,
-        extra.map(|m| (&m.labels, &m.annotations)),
+        node,
+        extra,
         ctx,
-    )
+    )?;
+    build(&spec, &net.spec.update_strategy, ctx)
 }
 
 type ExtraMeta<'a> = Option<(&'a BTreeMap<String, String>, &'a BTreeMap<String, String>)>;
 
-fn build(
-    owner: &Owner,
+/// A node spec, checked, with what it refers to read: everything the objects
+/// are made from.
+#[derive(Debug)]
+pub(super) struct Spec<'a> {
+    pub owner: &'a Owner,
+    pub kind: NodeKind,
+    pub replicas: i32,
+    pub node: &'a NodeSpec,
+    /// Where the node settings sit in the spec, for messages.
+    pub field: &'static str,
+    /// The template's extra labels and annotations (a network's).
+    pub extra: ExtraMeta<'a>,
+    pub net: Network,
+    pub ports: Ports,
+    pub version: Resolved,
+    /// The RPC login from the user's Secret.
+    pub login: Option<(String, String)>,
+    /// The ban list from the user's ConfigMap, cleaned.
+    pub ban_list: Option<String>,
+}
+
+impl Spec<'_> {
+    /// With per-replica NodePort Services, the first replica's node port.
+    pub fn node_port_base(&self) -> Option<i32> {
+        let per = self.node.service.per_replica.as_ref()?;
+        (per.type_ == PerReplicaType::NodePort)
+            .then_some(per.node_port_base)
+            .flatten()
+    }
+
+    fn path(&self, rest: &str) -> String {
+        format!("{}.{rest}", self.field)
+    }
+}
+
+/// Checks a node spec and reads what it refers to. Every refusal names the
+/// field, as the user wrote it.
+fn check<'a>(
+    owner: &'a Owner,
     kind: NodeKind,
     replicas: i32,
-    strategy: &UpdateStrategy,
-    node: &NodeSpec,
-    extra: ExtraMeta<'_>,
+    node: &'a NodeSpec,
+    extra: ExtraMeta<'a>,
     ctx: &Context,
-) -> Result<Desired, InvalidSpec> {
+) -> Result<Spec<'a>, InvalidSpec> {
     let field = match kind {
         NodeKind::NodeSet => "spec",
         NodeKind::Network => "spec.template.spec",
     };
-    // Longest child suffix: "-headless" (9), or "-<index>" for a network's node Services.
-    check_name(owner, 9.max(1 + replicas.max(1).to_string().len()))?;
+    // Longest child suffix: "-headless" (9), "-<index>" for a network's node
+    // Services, "-p2p-<index>" for per-replica Services.
+    let digits = replicas.max(1).to_string().len();
+    check_name(owner, 9.max(5 + digits))?;
     if replicas < 0 {
         return Err(invalid(owner, "spec.replicas", "must not be negative"));
     }
     let net = effective_network(owner, node, field)?;
-    if node.clearnet == Clearnet::ThroughTor {
-        if kind == NodeKind::Network {
-            return Err(invalid(
-                owner,
-                &format!("{field}.clearnet"),
-                "a closed network's peers are cluster addresses that Tor cannot reach; only Direct",
-            ));
-        }
-        if !node.tor.enabled {
-            return Err(invalid(
-                owner,
-                &format!("{field}.clearnet"),
-                format!("ThroughTor needs {field}.tor.enabled"),
-            ));
-        }
-    }
-    let ports = net.ports();
-    let login = login(owner, node, field, ctx)?;
+    let mut spec = Spec {
+        owner,
+        kind,
+        replicas,
+        node,
+        field,
+        extra,
+        net,
+        ports: net.ports(),
+        version: monerod_version(node, ctx),
+        login: None,
+        ban_list: None,
+    };
+    check_clearnet(&spec)?;
+    check_per_replica(&spec)?;
+    check_release(&spec)?;
+    spec.login = login(&spec, ctx)?;
+    spec.ban_list = ban_list(&spec, ctx)?;
+    check_user_metadata(&spec)?;
+    Ok(spec)
+}
 
-    check_user_metadata(owner, node, extra, field)?;
+fn check_clearnet(spec: &Spec<'_>) -> Result<(), InvalidSpec> {
+    if spec.node.clearnet != Clearnet::ThroughTor {
+        return Ok(());
+    }
+    let field = spec.path("clearnet");
+    if spec.kind == NodeKind::Network {
+        return Err(invalid(
+            spec.owner,
+            &field,
+            "a closed network's peers are cluster addresses that Tor cannot reach; only Direct",
+        ));
+    }
+    if !spec.node.tor.enabled {
+        let why = format!("ThroughTor needs {}", spec.path("tor.enabled"));
+        return Err(invalid(spec.owner, &field, why));
+    }
+    match spec
+        .version
+        .lacks(MonerodVersion::V0_18_0, "ThroughTor (--proxy)")
+    {
+        Some(why) => Err(invalid(spec.owner, &field, why)),
+        None => Ok(()),
+    }
+}
 
-    // The config Secret: monerod.conf (NodeSet) or one file per node (Network).
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
-    let login_line = login
-        .as_ref()
-        .map(|(u, p)| format!("rpc-login={u}:{p}\n"))
-        .unwrap_or_default();
-    let header = "# written by monero-operator; edit the custom resource instead\n";
-    match kind {
-        NodeKind::NodeSet => {
-            files.insert("monerod.conf".into(), format!("{header}{login_line}"));
-        }
-        NodeKind::Network => {
-            for i in 0..replicas {
-                let mut conf = format!("{header}{login_line}");
-                for j in (0..replicas).filter(|j| *j != i) {
-                    conf.push_str(&format!(
-                        "add-exclusive-node={}:{}\n",
-                        node_host(owner, j, &ctx.cluster_domain),
-                        ports.p2p
-                    ));
-                }
-                files.insert(format!("{}.conf", pod_name(owner, i)), conf);
-            }
-        }
+fn check_per_replica(spec: &Spec<'_>) -> Result<(), InvalidSpec> {
+    let Some(per) = &spec.node.service.per_replica else {
+        return Ok(());
+    };
+    let field = spec.path("service.perReplica");
+    if spec.kind == NodeKind::Network {
+        return Err(invalid(
+            spec.owner,
+            &field,
+            "a closed network's nodes are not served to the Internet; only a MoneroNodeSet has per-replica Services",
+        ));
     }
-    if let Some((u, p)) = &login {
-        files.insert(LOGIN_FILE_KEY.into(), format!("{u}:{p}\n"));
+    if spec.node.clearnet != Clearnet::Direct {
+        return Err(invalid(
+            spec.owner,
+            &field,
+            "a node that reaches peers only through Tor has no clearnet P2P port to serve",
+        ));
     }
-    let hash = config_hash(files.iter().map(|(k, v)| (k.as_str(), v.as_bytes())));
+    match (per.type_, per.node_port_base) {
+        (PerReplicaType::NodePort, None) => Err(invalid(
+            spec.owner,
+            &format!("{field}.nodePortBase"),
+            "is required with type NodePort: each replica advertises its own port, which must be known before its pod starts",
+        )),
+        (PerReplicaType::NodePort, Some(base)) if base + spec.replicas.max(1) - 1 > 65535 => {
+            Err(invalid(
+                spec.owner,
+                &format!("{field}.nodePortBase"),
+                format!("{base} + {} replicas goes past port 65535", spec.replicas),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What the set's monerod release cannot take. An unknown release gets
+/// only what every release since 0.17.2 takes, so a feature whose flag
+/// depends on the release is refused until `monerod.version` says which.
+fn check_release(spec: &Spec<'_>) -> Result<(), InvalidSpec> {
+    let m = &spec.node.monerod;
+    let l = &m.rpc.limits;
+    let limits_asked =
+        l.max_connections.is_some() || l.per_public_ip.is_some() || l.per_private_ip.is_some();
+    if limits_asked
+        && let Some(why) = spec
+            .version
+            .lacks(MonerodVersion::V0_18_4, "RPC connection limits")
+    {
+        return Err(invalid(spec.owner, &spec.path("monerod.rpc.limits"), why));
+    }
+    if m.zmq && spec.version.version().is_none() {
+        let why = format!(
+            "ZMQ RPC on the pod's address takes --confirm-zmq-rpc-external-bind from monerod 0.18.5 on, a flag older releases refuse, and the operator cannot tell which monerod {} runs: set {}",
+            spec.version.image,
+            spec.path("monerod.version")
+        );
+        return Err(invalid(spec.owner, &spec.path("monerod.zmq"), why));
+    }
+    Ok(())
+}
+
+/// The user's labels, annotations, node selector and topology key reach the
+/// pods, the Services and the PodMonitor as they are; refuse what the API
+/// server would refuse there.
+fn check_user_metadata(spec: &Spec<'_>) -> Result<(), InvalidSpec> {
+    let (owner, node) = (spec.owner, spec.node);
+    if let Some((labels, annotations)) = spec.extra {
+        check_labels(owner, "spec.template.metadata.labels", labels)?;
+        limits::check_annotation_keys(owner, "spec.template.metadata.annotations", annotations)?;
+    }
+    limits::check_pod_overrides(owner, &spec.path("pod"), &node.pod)?;
+    if let Some(why) = limits::qualified_name_problem(&node.topology_key) {
+        return Err(invalid(owner, &spec.path("topologyKey"), why));
+    }
+    let mut annotated = vec![("service.annotations", &node.service.annotations)];
+    if let Some(per) = &node.service.per_replica {
+        annotated.push(("service.perReplica.annotations", &per.annotations));
+    }
+    for (path, annotations) in annotated {
+        let field = spec.path(path);
+        limits::check_annotation_keys(owner, &field, annotations)?;
+        check_annotation_size(owner, &field, annotations)?;
+    }
+    check_labels(
+        owner,
+        &spec.path("exporter.podMonitor.labels"),
+        &node.exporter.pod_monitor.labels,
+    )?;
+    Ok(())
+}
+
+fn build(
+    spec: &Spec<'_>,
+    strategy: &UpdateStrategy,
+    ctx: &Context,
+) -> Result<Desired, InvalidSpec> {
+    let owner = spec.owner;
+    let files = config_files(spec, &ctx.cluster_domain);
     // A network's files grow as n², one peer list per node: past one Secret's
     // worth they continue in `NAME-monerod-1`, ... (a 256-node network with the
     // longest names needs 24), all mounted at the same directory.
@@ -209,56 +361,61 @@ fn build(
         &format!("{}-monerod", owner.name),
         "config",
         files
+            .files
             .into_iter()
             .map(|(k, v)| (k, v.into_bytes()))
             .collect(),
         "spec.replicas",
     )?;
-
-    let selector = owner.selector_labels(MONEROD_WORKLOAD);
     let headless_name = format!("{}-headless", owner.name);
     let mut children: Vec<Child> = config
         .secrets
         .into_iter()
         .map(|s| Child::Secret(Box::new(s)))
         .collect();
-    children.push(Child::Service(Box::new(headless_service(
-        owner,
-        &headless_name,
-        &ports,
+    children.extend(super::services::services(spec, &headless_name));
+    let args = monerod_args(spec);
+    let template = pod_template(spec, ctx, &args, config.volume, &files.hash)?;
+    children.push(Child::StatefulSet(Box::new(stateful_set(
+        spec,
+        strategy,
+        headless_name,
+        template,
     ))));
-    // A node reachable only through Tor, with private RPC, has nothing to serve here.
-    if let Some(svc) = client_service(owner, node, &ports) {
-        children.push(Child::Service(Box::new(svc)));
+    if spec.replicas > 1 {
+        children.push(Child::PodDisruptionBudget(Box::new(pdb(owner))));
     }
-    if kind == NodeKind::Network {
-        for i in 0..replicas {
-            children.push(Child::Service(Box::new(node_service(owner, i, &ports))));
-        }
+    let exporter = &spec.node.exporter;
+    if exporter.enabled && exporter.pod_monitor.enabled {
+        children.push(Child::PodMonitor(Box::new(pod_monitor(
+            owner,
+            &exporter.pod_monitor,
+            MONEROD_WORKLOAD,
+        ))));
     }
+    check_sizes(owner, &children)?;
+    Ok(Desired {
+        children,
+        selector: owner.selector_string(MONEROD_WORKLOAD),
+    })
+}
 
-    let args = monerod_args(kind, node, net, &ports);
-    let template = pod_template(
-        owner,
-        kind,
-        node,
-        extra,
-        ctx,
-        &args,
-        net,
-        config.volume,
-        &hash,
-        login.is_some(),
-    )?;
-    let sts = StatefulSet {
+fn stateful_set(
+    spec: &Spec<'_>,
+    strategy: &UpdateStrategy,
+    service_name: String,
+    template: PodTemplateSpec,
+) -> StatefulSet {
+    let (owner, node, replicas) = (spec.owner, spec.node, spec.replicas);
+    StatefulSet {
         metadata: with_template_hash(owner.child_meta(&owner.name, MONEROD_WORKLOAD), &template),
         spec: Some(StatefulSetSpec {
             replicas: Some(replicas),
             selector: LabelSelector {
-                match_labels: Some(selector),
+                match_labels: Some(owner.selector_labels(MONEROD_WORKLOAD)),
                 ..LabelSelector::default()
             },
-            service_name: Some(headless_name),
+            service_name: Some(service_name),
             // Replicas sync independently; OrderedReady would hold node 1
             // until node 0 finished a multi-day initial sync.
             pod_management_policy: Some("Parallel".into()),
@@ -270,27 +427,11 @@ fn build(
                 },
             ),
             template,
-            volume_claim_templates: Some(vec![data_claim(node, net)]),
+            volume_claim_templates: Some(vec![data_claim(node, spec.net)]),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
-    };
-    children.push(Child::StatefulSet(Box::new(sts)));
-    if replicas > 1 {
-        children.push(Child::PodDisruptionBudget(Box::new(pdb(owner))));
     }
-    if node.exporter.enabled && node.exporter.pod_monitor.enabled {
-        children.push(Child::PodMonitor(Box::new(pod_monitor(
-            owner,
-            &node.exporter.pod_monitor,
-            MONEROD_WORKLOAD,
-        ))));
-    }
-    check_sizes(owner, &children)?;
-    Ok(Desired {
-        children,
-        selector: owner.selector_string(MONEROD_WORKLOAD),
-    })
 }
 
 /// Marks the StatefulSet with the hash of its pod template, so that the
@@ -302,34 +443,6 @@ fn with_template_hash(mut meta: ObjectMeta, template: &PodTemplateSpec) -> Objec
         config_hash([("template", json.as_slice())]),
     );
     meta
-}
-
-/// The user's labels, annotations, node selector and topology key reach the
-/// pods, the client Service and the PodMonitor as they are; refuse what the
-/// API server would refuse there.
-fn check_user_metadata(
-    owner: &Owner,
-    node: &NodeSpec,
-    extra: ExtraMeta<'_>,
-    field: &str,
-) -> Result<(), InvalidSpec> {
-    if let Some((labels, annotations)) = extra {
-        check_labels(owner, "spec.template.metadata.labels", labels)?;
-        limits::check_annotation_keys(owner, "spec.template.metadata.annotations", annotations)?;
-    }
-    limits::check_pod_overrides(owner, &format!("{field}.pod"), &node.pod)?;
-    if let Some(why) = limits::qualified_name_problem(&node.topology_key) {
-        return Err(invalid(owner, &format!("{field}.topologyKey"), why));
-    }
-    let service = format!("{field}.service.annotations");
-    limits::check_annotation_keys(owner, &service, &node.service.annotations)?;
-    check_annotation_size(owner, &service, &node.service.annotations)?;
-    check_labels(
-        owner,
-        &format!("{field}.exporter.podMonitor.labels"),
-        &node.exporter.pod_monitor.labels,
-    )?;
-    Ok(())
 }
 
 /// The pod name of replica `i`.
@@ -346,16 +459,12 @@ pub fn node_host(owner: &Owner, i: i32, cluster_domain: &str) -> String {
     )
 }
 
-fn login(
-    owner: &Owner,
-    node: &NodeSpec,
-    field: &str,
-    ctx: &Context,
-) -> Result<Option<(String, String)>, InvalidSpec> {
-    let Some(l) = &node.monerod.rpc.login else {
+fn login(spec: &Spec<'_>, ctx: &Context) -> Result<Option<(String, String)>, InvalidSpec> {
+    let Some(l) = &spec.node.monerod.rpc.login else {
         return Ok(None);
     };
-    let f = format!("{field}.monerod.rpc.login");
+    let owner = spec.owner;
+    let f = spec.path("monerod.rpc.login");
     let user = ctx
         .secret_value(&l.secret_name, &l.username_key)
         .map_err(|m| invalid(owner, &format!("{f}.usernameKey"), m))?;
@@ -398,103 +507,115 @@ fn login(
     Ok(Some((user, pass)))
 }
 
-/// monerod's config file in the config Secret's mount.
-fn base_config_file(kind: NodeKind) -> String {
-    match kind {
-        NodeKind::NodeSet => format!("{CONFIG_DIR}/monerod.conf"),
-        // Kubernetes expands $(POD_NAME) from the env var of that name.
-        NodeKind::Network => format!("{CONFIG_DIR}/$(POD_NAME).conf"),
-    }
-}
-
-/// The operator's monerod flags, then the user's (see [`merge_args`]).
-pub fn monerod_args(kind: NodeKind, node: &NodeSpec, net: Network, ports: &Ports) -> Vec<String> {
-    let through_tor = node.clearnet == Clearnet::ThroughTor;
-    let config_file = if node.tor.enabled || node.i2p.enabled {
-        // podconfig's copy of the base config, with the Tor and I2P lines added.
-        super::MONEROD_CONFIG.to_string()
-    } else {
-        base_config_file(kind)
+/// The ban list from the user's ConfigMap, cleaned for monerod.
+fn ban_list(spec: &Spec<'_>, ctx: &Context) -> Result<Option<String>, InvalidSpec> {
+    let Some(r) = &spec.node.monerod.ban_list else {
+        return Ok(None);
     };
-    let mut d: Vec<String> = vec![
-        format!("--data-dir={DATA_DIR}"),
-        format!("--config-file={config_file}"),
-        "--non-interactive".into(),
-        format!(
-            "--p2p-bind-ip={}",
-            if through_tor { "127.0.0.1" } else { "0.0.0.0" }
-        ),
-        format!("--p2p-bind-port={}", ports.p2p),
-        // Unrestricted RPC stays on the pod's loopback, for the exporter.
-        "--rpc-bind-ip=127.0.0.1".into(),
-        format!("--rpc-bind-port={}", ports.rpc),
-        "--rpc-restricted-bind-ip=0.0.0.0".into(),
-        format!("--rpc-restricted-bind-port={}", ports.restricted_rpc),
-        "--no-igd".into(),
-        "--check-updates=disabled".into(),
-        // monerod always logs to its stdout; the log file would repeat every
-        // line there, or grow on the volume.
-        "--log-file=/dev/null".into(),
-        "--max-log-file-size=0".into(),
-    ];
-    if let Some(flag) = net.flag() {
-        d.push(flag.into());
-    }
-    if net == Network::Regtest {
-        // The chain lives on a volume; without this monerod wipes it at each start.
-        d.push("--keep-fakechain".into());
-    }
-    if kind == NodeKind::Network {
-        // Peers are cluster addresses, which monerod skips unless told otherwise,
-        // and a closed network has no DNS checkpoints to ask for.
-        d.push("--allow-local-ip".into());
-        d.push("--disable-dns-checkpoints".into());
-    }
-    if node.monerod.zmq {
-        d.push("--zmq-rpc-bind-ip=0.0.0.0".into());
-        d.push(format!("--zmq-rpc-bind-port={}", ports.zmq));
-    } else {
-        d.push("--no-zmq".into());
-    }
-    if through_tor {
-        // Every connection through the tor sidecar; nothing announced or bound outside the pod.
-        d.push(format!(
-            "--proxy=127.0.0.1:{}",
-            monero_anon::render::Ports::pod_defaults(None)
-                .tor_socks
-                .port()
-        ));
-        d.push("--hide-my-port".into());
-    }
-    if node.monerod.pruning {
-        d.push("--prune-blockchain".into());
-    }
-    if let Some(level) = node.monerod.log_level {
-        d.push(format!("--log-level={level}"));
-    }
-    // A network flag in the user's args means the network already chosen above.
-    let user: Vec<String> = node.monerod.args.clone();
-    merge_args(&d, &user)
+    let field = spec.path("monerod.banList.key");
+    let text = ctx
+        .config_map_value(&r.name, &r.key)
+        .map_err(|m| invalid(spec.owner, &field, m))?;
+    clean_ban_list(&text).map(Some).map_err(|m| {
+        invalid(
+            spec.owner,
+            &field,
+            format!("ConfigMap {} key {}: {m}", r.name, r.key),
+        )
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn pod_template(
-    owner: &Owner,
-    kind: NodeKind,
-    node: &NodeSpec,
-    extra: ExtraMeta<'_>,
+    spec: &Spec<'_>,
     ctx: &Context,
     args: &[String],
-    net: Network,
     config: Volume,
     hash: &str,
-    has_login: bool,
 ) -> Result<PodTemplateSpec, InvalidSpec> {
-    let ports = &net.ports();
-    let m = &node.monerod;
+    let (owner, node) = (spec.owner, spec.node);
+    let mut containers = vec![monerod_container(spec, args)];
+    if node.exporter.enabled {
+        containers.push(exporter(spec, ctx));
+    }
+    let mut pod = PodSpec {
+        containers,
+        security_context: Some(pod_security()),
+        affinity: Some(anti_affinity(
+            node.hard_anti_affinity,
+            &node.topology_key,
+            owner.selector_labels(MONEROD_WORKLOAD),
+        )),
+        termination_grace_period_seconds: Some(MONEROD_GRACE_SECONDS),
+        // monerod needs no API access; 20-node networks would otherwise get a
+        // pile of service-link env vars.
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        volumes: Some(vec![
+            config,
+            Volume {
+                name: "tmp".into(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            },
+        ]),
+        ..PodSpec::default()
+    };
+    let base_config = base_config_file(spec);
+    if let Some(parts) = super::anon::parts(owner, node, &spec.ports, &base_config, CONFIG_DIR, ctx)
+    {
+        if let Some(monerod) = pod.containers.first_mut() {
+            monerod
+                .volume_mounts
+                .get_or_insert_with(Vec::new)
+                .push(parts.monerod_mount);
+        }
+        pod.containers.extend(parts.sidecars);
+        pod.init_containers = Some(vec![parts.init]);
+        pod.volumes
+            .get_or_insert_with(Vec::new)
+            .extend(parts.volumes);
+    }
+    apply_overrides(&mut pod, &node.pod);
+    Ok(PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(pod_labels(
+                &node.pod,
+                spec.extra.map(|(l, _)| l),
+                owner.labels(MONEROD_WORKLOAD),
+            )),
+            annotations: Some(pod_annotations(spec, hash)?),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(pod),
+    })
+}
+
+fn pod_annotations(spec: &Spec<'_>, hash: &str) -> Result<BTreeMap<String, String>, InvalidSpec> {
+    let node = spec.node;
+    let mut annotations: BTreeMap<String, String> =
+        spec.extra.map(|(_, a)| a.clone()).unwrap_or_default();
+    annotations.extend(node.pod.annotations.clone());
+    annotations.insert(CONFIG_HASH_ANNOTATION.into(), hash.into());
+    if node.exporter.enabled {
+        annotations.extend(scrape_annotations());
+    }
+    let field = match spec.kind {
+        NodeKind::NodeSet => "spec.pod.annotations",
+        NodeKind::Network => "spec.template.metadata.annotations",
+    };
+    check_annotation_size(spec.owner, field, &annotations)?;
+    Ok(annotations)
+}
+
+fn monerod_container(spec: &Spec<'_>, args: &[String]) -> Container {
+    let ports = &spec.ports;
+    let m = &spec.node.monerod;
     let mut container_ports = vec![port("p2p", ports.p2p), port("rpc", ports.restricted_rpc)];
     if m.zmq {
         container_ports.push(port("zmq", ports.zmq));
+    }
+    if m.zmq_pub == ZmqPub::Cluster {
+        container_ports.push(port("zmq-pub", ports.zmq_pub));
     }
     let rpc_open = Probe {
         tcp_socket: Some(TCPSocketAction {
@@ -503,8 +624,7 @@ fn pod_template(
         }),
         ..Probe::default()
     };
-    let exporter_on = node.exporter.enabled;
-    let readiness = if exporter_on {
+    let readiness = if spec.node.exporter.enabled {
         exporter_readiness()
     } else {
         Probe {
@@ -513,18 +633,14 @@ fn pod_template(
         }
     };
     // A regtest node holds a toy chain; twenty of them fit on a laptop.
-    let default_resources = if net == Network::Regtest {
+    let default_resources = if spec.net == Network::Regtest {
         requests("100m", "256Mi")
     } else {
         requests("1", "2Gi")
     };
-    let monerod = Container {
+    Container {
         name: "monerod".into(),
-        image: Some(
-            m.image
-                .clone()
-                .unwrap_or_else(|| ctx.images.monerod.clone()),
-        ),
+        image: Some(spec.version.image.clone()),
         image_pull_policy: Some(
             m.image_pull_policy
                 .map_or("IfNotPresent", |p| p.as_str())
@@ -558,92 +674,30 @@ fn pod_template(
         }),
         readiness_probe: Some(readiness),
         ..Container::default()
-    };
-    let mut containers = vec![monerod];
-    if exporter_on {
-        let mut eargs = vec![
-            format!("--monerod-address=http://127.0.0.1:{}", ports.rpc),
-            format!("--listen=0.0.0.0:{EXPORTER_PORT}"),
-        ];
-        if has_login {
-            eargs.push(format!("--rpc-login-file={CONFIG_DIR}/{LOGIN_FILE_KEY}"));
-        }
-        // A regtest chain has nowhere to sync from: monerod 0.18.4 reports a lone
-        // regtest node unsynchronized (target height 0) for ever, which would keep
-        // it unready. There, answering RPC is all readiness can mean.
-        if node.readiness == Readiness::RpcAnswers || net == Network::Regtest {
-            eargs.push("--ready-allow-unsynced".into());
-        }
-        containers.push(exporter_container(
-            &node.exporter,
-            ctx,
-            eargs,
-            vec![mount("config", CONFIG_DIR, true)],
-        ));
     }
-    let mut spec = PodSpec {
-        containers,
-        security_context: Some(pod_security()),
-        affinity: Some(anti_affinity(
-            node.hard_anti_affinity,
-            &node.topology_key,
-            owner.selector_labels(MONEROD_WORKLOAD),
-        )),
-        termination_grace_period_seconds: Some(MONEROD_GRACE_SECONDS),
-        // monerod needs no API access; 20-node networks would otherwise get a
-        // pile of service-link env vars.
-        automount_service_account_token: Some(false),
-        enable_service_links: Some(false),
-        volumes: Some(vec![
-            config,
-            Volume {
-                name: "tmp".into(),
-                empty_dir: Some(EmptyDirVolumeSource::default()),
-                ..Volume::default()
-            },
-        ]),
-        ..PodSpec::default()
-    };
-    if let Some(parts) =
-        super::anon::parts(owner, node, ports, &base_config_file(kind), CONFIG_DIR, ctx)
-    {
-        if let Some(monerod) = spec.containers.first_mut() {
-            monerod
-                .volume_mounts
-                .get_or_insert_with(Vec::new)
-                .push(parts.monerod_mount);
-        }
-        spec.containers.extend(parts.sidecars);
-        spec.init_containers = Some(vec![parts.init]);
-        spec.volumes
-            .get_or_insert_with(Vec::new)
-            .extend(parts.volumes);
+}
+
+fn exporter(spec: &Spec<'_>, ctx: &Context) -> Container {
+    let node = spec.node;
+    let mut eargs = vec![
+        format!("--monerod-address=http://127.0.0.1:{}", spec.ports.rpc),
+        format!("--listen=0.0.0.0:{EXPORTER_PORT}"),
+    ];
+    if spec.login.is_some() {
+        eargs.push(format!("--rpc-login-file={CONFIG_DIR}/{LOGIN_FILE_KEY}"));
     }
-    apply_overrides(&mut spec, &node.pod);
-    let mut annotations: BTreeMap<String, String> =
-        extra.map(|(_, a)| a.clone()).unwrap_or_default();
-    annotations.extend(node.pod.annotations.clone());
-    annotations.insert(CONFIG_HASH_ANNOTATION.into(), hash.into());
-    if exporter_on {
-        annotations.extend(scrape_annotations());
+    // A regtest chain has nowhere to sync from: monerod 0.18.4 reports a lone
+    // regtest node unsynchronized (target height 0) for ever, which would keep
+    // it unready. There, answering RPC is all readiness can mean.
+    if node.readiness == Readiness::RpcAnswers || spec.net == Network::Regtest {
+        eargs.push("--ready-allow-unsynced".into());
     }
-    let field = match kind {
-        NodeKind::NodeSet => "spec.pod.annotations",
-        NodeKind::Network => "spec.template.metadata.annotations",
-    };
-    check_annotation_size(owner, field, &annotations)?;
-    Ok(PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(pod_labels(
-                &node.pod,
-                extra.map(|(l, _)| l),
-                owner.labels(MONEROD_WORKLOAD),
-            )),
-            annotations: Some(annotations),
-            ..ObjectMeta::default()
-        }),
-        spec: Some(spec),
-    })
+    exporter_container(
+        &node.exporter,
+        ctx,
+        eargs,
+        vec![mount("config", CONFIG_DIR, true)],
+    )
 }
 
 /// Default volume size by network and pruning, with headroom for a year of growth.
@@ -680,85 +734,6 @@ fn data_claim(node: &NodeSpec, net: Network) -> PersistentVolumeClaim {
             ..PersistentVolumeClaimSpec::default()
         }),
         ..PersistentVolumeClaim::default()
-    }
-}
-
-fn service_port(name: &str, p: u16) -> ServicePort {
-    ServicePort {
-        name: Some(name.into()),
-        port: p.into(),
-        target_port: Some(IntOrString::String(name.into())),
-        protocol: Some("TCP".into()),
-        ..ServicePort::default()
-    }
-}
-
-/// The StatefulSet's governing Service. It publishes addresses of pods that
-/// are not ready yet, since a syncing node still needs peers.
-fn headless_service(owner: &Owner, name: &str, ports: &Ports) -> Service {
-    Service {
-        metadata: owner.child_meta(name, MONEROD_WORKLOAD),
-        spec: Some(ServiceSpec {
-            cluster_ip: Some("None".into()),
-            publish_not_ready_addresses: Some(true),
-            selector: Some(owner.selector_labels(MONEROD_WORKLOAD)),
-            ports: Some(vec![
-                service_port("p2p", ports.p2p),
-                service_port("rpc", ports.restricted_rpc),
-            ]),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
-    }
-}
-
-/// The Service clients use: P2P, and the restricted RPC unless it is private.
-fn client_service(owner: &Owner, node: &NodeSpec, ports: &Ports) -> Option<Service> {
-    let mut meta = owner.child_meta(&owner.name, MONEROD_WORKLOAD);
-    if !node.service.annotations.is_empty() {
-        meta.annotations = Some(node.service.annotations.clone());
-    }
-    let mut sp = Vec::new();
-    if node.clearnet == Clearnet::Direct {
-        sp.push(service_port("p2p", ports.p2p));
-    }
-    if node.monerod.rpc.public {
-        sp.push(service_port("rpc", ports.restricted_rpc));
-    }
-    if sp.is_empty() {
-        return None;
-    }
-    Some(Service {
-        metadata: meta,
-        spec: Some(ServiceSpec {
-            type_: Some(node.service.type_.as_str().into()),
-            selector: Some(owner.selector_labels(MONEROD_WORKLOAD)),
-            ports: Some(sp),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
-    })
-}
-
-/// One network node's own Service: a name that resolves before the pod exists
-/// and an address that outlives it.
-fn node_service(owner: &Owner, i: i32, ports: &Ports) -> Service {
-    let name = pod_name(owner, i);
-    let mut selector = owner.selector_labels(MONEROD_WORKLOAD);
-    selector.insert("statefulset.kubernetes.io/pod-name".into(), name.clone());
-    Service {
-        metadata: owner.child_meta(&name, MONEROD_WORKLOAD),
-        spec: Some(ServiceSpec {
-            type_: Some("ClusterIP".into()),
-            publish_not_ready_addresses: Some(true),
-            selector: Some(selector),
-            ports: Some(vec![
-                service_port("p2p", ports.p2p),
-                service_port("rpc", ports.restricted_rpc),
-            ]),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
     }
 }
 

@@ -17,6 +17,7 @@ pub struct Metrics {
     reconciles: IntCounterVec,
     errors: IntCounterVec,
     duration: HistogramVec,
+    stalled_restarts: IntCounterVec,
 }
 
 impl Metrics {
@@ -45,6 +46,13 @@ impl Metrics {
             .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["kind"],
         )?;
+        let stalled_restarts = IntCounterVec::new(
+            Opts::new(
+                "monero_operator_stalled_restarts_total",
+                "Replicas restarted because their height stopped while the set's went on, by kind.",
+            ),
+            &["kind"],
+        )?;
         // Every kind's counts from zero, so the first reconcile (or error) is an
         // increase Prometheus can see, and /metrics is not empty before it.
         for kind in [
@@ -56,15 +64,28 @@ impl Metrics {
                 reconciles.with_label_values(&[kind, result]);
             }
         }
+        for kind in [
+            <MoneroNodeSet as Managed>::KIND,
+            <MoneroNetwork as Managed>::KIND,
+        ] {
+            stalled_restarts.with_label_values(&[kind]);
+        }
         registry.register(Box::new(reconciles.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(stalled_restarts.clone()))?;
         Ok(Metrics {
             registry,
             reconciles,
             errors,
             duration,
+            stalled_restarts,
         })
+    }
+
+    /// Counts one stalled replica restarted.
+    pub fn stalled_restart(&self, kind: &str) {
+        self.stalled_restarts.with_label_values(&[kind]).inc();
     }
 
     /// Records one reconcile.

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod caches;
 mod children;
+mod heal;
 pub mod identities;
 pub mod leader;
 pub mod metrics;
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
@@ -93,6 +94,9 @@ pub struct State {
     caches: OnceLock<caches::Caches>,
     /// When the PodMonitor CRD was last looked for, and whether it was there.
     crd_seen: Mutex<Option<(Instant, bool)>>,
+    /// Since when each object's replicas have been at their heights, for
+    /// restarting the stalled ones.
+    stalls: Mutex<HashMap<String, crate::stall::Clocks>>,
 }
 
 /// When an object's pods were polled, and what each reported, by pod name.
@@ -132,6 +136,7 @@ impl State {
             observed: Mutex::new(HashMap::new()),
             caches: OnceLock::new(),
             crd_seen: Mutex::new(None),
+            stalls: Mutex::new(HashMap::new()),
         })
     }
 
@@ -198,6 +203,13 @@ pub trait Managed:
             .map(|l| vec![l.secret_name.clone()])
             .unwrap_or_default()
     }
+    /// Names of user ConfigMaps the builder reads: a monerod ban list.
+    fn referenced_config_maps(&self) -> Vec<String> {
+        self.node()
+            .and_then(|n| n.monerod.ban_list.as_ref())
+            .map(|b| vec![b.name.clone()])
+            .unwrap_or_default()
+    }
     /// Whether the builder needs the namespace's MoneroNodeSets.
     fn needs_node_sets(&self) -> bool {
         false
@@ -228,6 +240,15 @@ pub trait Managed:
     fn update_strategy(&self) -> Option<&monero_crd::UpdateStrategy> {
         None
     }
+    /// `spec.stallTimeout`, for kinds whose stalled replicas are restarted.
+    fn stall_timeout(&self) -> Option<&str> {
+        None
+    }
+    /// The monerod release the pods' flags are made for, for the status.
+    fn monerod_version(&self, ctx: &build::Context) -> Option<String> {
+        self.node()
+            .map(|n| build::monerod_version(n, ctx).describe())
+    }
 }
 
 impl Managed for MoneroNodeSet {
@@ -249,6 +270,9 @@ impl Managed for MoneroNodeSet {
     }
     fn update_strategy(&self) -> Option<&monero_crd::UpdateStrategy> {
         Some(&self.spec.update_strategy)
+    }
+    fn stall_timeout(&self) -> Option<&str> {
+        Some(&self.spec.stall_timeout)
     }
 }
 
@@ -273,6 +297,9 @@ impl Managed for MoneroNetwork {
     }
     fn update_strategy(&self) -> Option<&monero_crd::UpdateStrategy> {
         Some(&self.spec.update_strategy)
+    }
+    fn stall_timeout(&self) -> Option<&str> {
+        Some(&self.spec.stall_timeout)
     }
 }
 
@@ -440,6 +467,7 @@ async fn reconcile_inner<K: Managed>(obj: &K, state: &State) -> Result<Action, E
         .extend(volumes::grow(obj, state, plan.growth.as_ref()).await?);
     prune::run(obj, state, &desired, monitors.crd).await?;
     report::write(obj, state, report).await?;
+    heal::run(obj, state, &desired).await?;
     Ok(Action::requeue(next_look(obj, state)))
 }
 
@@ -490,11 +518,16 @@ fn being_deleted<K: Managed>(obj: &K, state: &State) -> Action {
     if let Ok(mut m) = state.observed.lock() {
         m.remove(&object_key(obj));
     }
+    if let Ok(mut m) = state.stalls.lock() {
+        m.remove(&object_key(obj));
+    }
     Action::await_change()
 }
 
-/// Reads what the object refers to: user Secrets and, for solo mining, the
-/// namespace's MoneroNodeSets.
+/// Reads what the object refers to: user Secrets and ConfigMaps and, for
+/// solo mining, the namespace's MoneroNodeSets. They are read at every
+/// reconcile (every status interval while replicas exist), so a changed
+/// login or ban list reaches the pods within one.
 async fn read<K: Managed>(obj: &K, state: &State) -> Result<build::Context, Error> {
     let ns = obj.namespace().unwrap_or_else(|| "default".into());
     let mut ctx = state.config.build.clone();
@@ -506,6 +539,16 @@ async fn read<K: Managed>(obj: &K, state: &State) -> Result<build::Context, Erro
             .map_err(|e| Error::kube(format!("reading Secret {ns}/{s}"), e))?
         {
             ctx.secrets.insert(s, build::secret_data(&secret));
+        }
+    }
+    let config_maps: Api<ConfigMap> = Api::namespaced(state.client.clone(), &ns);
+    for c in obj.referenced_config_maps() {
+        if let Some(cm) = config_maps
+            .get_opt(&c)
+            .await
+            .map_err(|e| Error::kube(format!("reading ConfigMap {ns}/{c}"), e))?
+        {
+            ctx.config_maps.insert(c, cm.data.unwrap_or_default());
         }
     }
     if obj.needs_node_sets() {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -47,6 +47,8 @@ pub(super) struct Parts {
     pub versions: Versions,
     pub rollout: Option<RolloutStatus>,
     pub updated: Option<i32>,
+    pub p2p: BTreeMap<String, String>,
+    pub monerod_version: Option<String>,
 }
 
 /// Observes the pods and writes the status. Returns whether it wrote.
@@ -55,8 +57,10 @@ pub(super) async fn write<K: Managed>(
     state: &State,
     report: Report<'_>,
 ) -> Result<bool, Error> {
-    let (pods, versions) = observe(obj, state, report.desired, report.ctx).await?;
+    let (pods, versions, p2p) = observe(obj, state, report.desired, report.ctx).await?;
     let parts = Parts {
+        p2p,
+        monerod_version: obj.monerod_version(report.ctx),
         selector: report.desired.selector.clone(),
         pods,
         blocked: report.blocked,
@@ -79,8 +83,9 @@ async fn observe<K: Managed>(
     state: &State,
     desired: &Desired,
     ctx: &build::Context,
-) -> Result<(Vec<Row>, Versions), Error> {
+) -> Result<(Vec<Row>, Versions, BTreeMap<String, String>), Error> {
     let items = list_pods(obj, state, &desired.selector).await?;
+    let p2p = p2p_addresses(obj, state, desired, &items).await?;
     let key = object_key(obj);
     let (since, recent) = recent(state, &key);
     let polled = K::POLLED || obj.exporter();
@@ -96,7 +101,54 @@ async fn observe<K: Managed>(
         .zip(results)
         .map(|(p, o)| (p.name_any(), status::pod_ready(p), o))
         .collect();
-    Ok((rows, versions))
+    Ok((rows, versions, p2p))
+}
+
+/// Each replica's public P2P address, for a set with per-replica Services.
+/// A load balancer's address is read from the live Service (the cache when
+/// in use).
+async fn p2p_addresses<K: Managed>(
+    obj: &K,
+    state: &State,
+    desired: &Desired,
+    pods: &[Pod],
+) -> Result<BTreeMap<String, String>, Error> {
+    let mut out = BTreeMap::new();
+    if obj
+        .node()
+        .and_then(|n| n.service.per_replica.as_ref())
+        .is_none()
+    {
+        return Ok(out);
+    }
+    let owner = build::Owner::of(K::KIND, obj.meta());
+    let ns = owner.namespace.clone();
+    for pod in pods {
+        let Some(i) = crate::rollout::ordinal(&pod.name_any()) else {
+            continue;
+        };
+        let name = build::per_replica_service_name(&owner, i);
+        let Some(want) = desired.children.iter().find_map(|c| match c {
+            build::Child::Service(s) if s.metadata.name.as_deref() == Some(name.as_str()) => {
+                Some(s.as_ref())
+            }
+            _ => None,
+        }) else {
+            continue;
+        };
+        let live = match state.caches() {
+            Some(c) => caches::get(&c.services, &ns, &name).map(|s| s.as_ref().clone()),
+            None => Api::<Service>::namespaced(state.client.clone(), &ns)
+                .get_opt(&name)
+                .await
+                .map_err(|e| Error::kube(format!("reading Service {ns}/{name}"), e))?,
+        };
+        let host = pod.status.as_ref().and_then(|s| s.host_ip.as_deref());
+        if let Some(a) = status::p2p_address(want, live.as_ref(), host) {
+            out.insert(pod.name_any(), a);
+        }
+    }
+    Ok(out)
 }
 
 /// A pod's main image and StatefulSet revision.
@@ -251,6 +303,8 @@ pub(super) async fn write_status<K: Managed>(
         versions: parts.versions,
         rollout: parts.rollout,
         updated: parts.updated,
+        p2p: parts.p2p,
+        monerod_version: parts.monerod_version,
         now: Timestamp::now(),
     });
     if obj.status() == Some(&new) {

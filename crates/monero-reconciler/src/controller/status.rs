@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use monero_crd::{ReplicaStatus, RolloutStatus, SetStatus};
@@ -88,6 +88,35 @@ pub fn pod_ready(pod: &Pod) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// Where peers on the Internet reach a replica's own P2P Service: its load
+/// balancer's address once the cloud gives one, or the address of the node
+/// its pod runs on with its node port (the Local traffic policy sends that
+/// node's traffic to the replica on it).
+pub fn p2p_address(
+    desired: &Service,
+    live: Option<&Service>,
+    host_ip: Option<&str>,
+) -> Option<String> {
+    let spec = desired.spec.as_ref()?;
+    let port = spec.ports.as_ref()?.first()?;
+    match spec.type_.as_deref()? {
+        "NodePort" => Some(format!("{}:{}", host_ip?, port.node_port?)),
+        "LoadBalancer" => {
+            let ingress = live?
+                .status
+                .as_ref()?
+                .load_balancer
+                .as_ref()?
+                .ingress
+                .as_ref()?
+                .first()?;
+            let host = ingress.ip.as_ref().or(ingress.hostname.as_ref())?;
+            Some(format!("{host}:{}", port.port))
+        }
+        _ => None,
+    }
+}
+
 /// The inputs of a status computation.
 #[derive(Debug)]
 pub struct StatusInput<'a> {
@@ -119,6 +148,10 @@ pub struct StatusInput<'a> {
     pub rollout: Option<RolloutStatus>,
     /// Pods on the latest template.
     pub updated: Option<i32>,
+    /// Each replica's public P2P address, by pod name, where known.
+    pub p2p: BTreeMap<String, String>,
+    /// The monerod release the flags are made for, described.
+    pub monerod_version: Option<String>,
     /// Now, for new transition times.
     pub now: Timestamp,
 }
@@ -152,6 +185,7 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
             ReplicaStatus {
                 image,
                 updated: latest.zip(revision.as_ref()).map(|(l, r)| l == r),
+                p2p_address: input.p2p.get(name).cloned(),
                 onion_address: onion,
                 i2p_address: b32,
                 name: name.clone(),
@@ -271,6 +305,7 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         nodes,
         updated_replicas: input.updated,
         rollout: input.rollout,
+        monerod_version: input.monerod_version,
     }
 }
 
@@ -340,6 +375,8 @@ mod tests {
             versions: BTreeMap::new(),
             rollout: None,
             updated: None,
+            p2p: BTreeMap::new(),
+            monerod_version: None,
             now: Timestamp::from_second(now).unwrap(),
         }
     }
@@ -471,6 +508,51 @@ mod tests {
         assert!(
             s.conditions.iter().all(|c| c.type_ != "Synced"),
             "nothing polled, no Synced"
+        );
+    }
+
+    #[test]
+    fn a_replicas_public_address_is_its_node_and_node_port_or_its_load_balancer() {
+        use k8s_openapi::api::core::v1::{
+            LoadBalancerIngress, LoadBalancerStatus, ServicePort, ServiceSpec, ServiceStatus,
+        };
+        let svc = |type_: &str, node_port: Option<i32>| Service {
+            spec: Some(ServiceSpec {
+                type_: Some(type_.into()),
+                ports: Some(vec![ServicePort {
+                    port: 18080,
+                    node_port,
+                    ..ServicePort::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        };
+        let np = svc("NodePort", Some(30080));
+        assert_eq!(
+            p2p_address(&np, None, Some("203.0.113.7")).as_deref(),
+            Some("203.0.113.7:30080")
+        );
+        assert_eq!(p2p_address(&np, None, None), None, "not scheduled yet");
+        let lb = svc("LoadBalancer", None);
+        assert_eq!(
+            p2p_address(&lb, Some(&lb), Some("10.0.0.1")),
+            None,
+            "no address yet"
+        );
+        let mut live = lb.clone();
+        live.status = Some(ServiceStatus {
+            load_balancer: Some(LoadBalancerStatus {
+                ingress: Some(vec![LoadBalancerIngress {
+                    hostname: Some("node-1.example.org".into()),
+                    ..LoadBalancerIngress::default()
+                }]),
+            }),
+            ..ServiceStatus::default()
+        });
+        assert_eq!(
+            p2p_address(&lb, Some(&live), None).as_deref(),
+            Some("node-1.example.org:18080")
         );
     }
 

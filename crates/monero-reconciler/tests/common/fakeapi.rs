@@ -474,3 +474,31 @@ impl Probe for FixedProbe {
         })
     }
 }
+
+/// Answers with the height set for each pod IP (none for an IP not set), so a
+/// test can move some replicas on and leave others behind.
+#[derive(Default)]
+pub struct HeightProbe {
+    pub heights: Mutex<BTreeMap<String, u64>>,
+}
+
+impl HeightProbe {
+    pub fn set(&self, ip: &str, height: u64) {
+        self.heights.lock().unwrap().insert(ip.into(), height);
+    }
+}
+
+impl Probe for HeightProbe {
+    fn observe(&self, t: ProbeTarget) -> BoxFuture<'static, Observed> {
+        let height = self.heights.lock().unwrap().get(&t.ip).copied();
+        Box::pin(async move {
+            Observed {
+                height,
+                target_height: height,
+                synchronized: height.map(|_| true),
+                message: height.is_none().then(|| "no answer".to_string()),
+                ..Observed::default()
+            }
+        })
+    }
+}
