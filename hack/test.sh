@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test once (benchmarks excluded: they are measured by `make bench`) and
+# Runs every test once (benchmarks excluded: they are measured by `make bench`; the
+# tests that run monerod once more per monerod release, see below) and
 # ends with one line totalling all test binaries, so a reader of CI output sees the
 # whole count at the end.
 set -uo pipefail
@@ -7,6 +8,29 @@ log=$(mktemp)
 status=0
 ${CARGO:-cargo} test --workspace --doc 2>&1 | tee -a "$log" || status=1
 ${CARGO:-cargo} test --workspace --lib --bins --tests --examples 2>&1 | tee -a "$log" || status=1
+# The monerod version matrix: the tests that run monerod and monero-wallet-rpc for real
+# (the RPC client, the exporter, the rendered command lines and config files on loopback
+# and in network namespaces, one pod's tor, i2pd and monerod) again with each release
+# hack/monerod-versions.sh unpacks from Debian: 0.17.2 (the proposal's image), 0.18.4
+# (what images/monerod ships) and 0.18.5 (the newest). The run above used bookworm's
+# 0.18.0. MONEROD_MATRIX=0 leaves it out.
+if [ "${MONEROD_MATRIX:-1}" != 0 ]; then
+  releases=$(bash hack/monerod-versions.sh dirs)
+  fetched=$?
+  if [ "$fetched" -eq 4 ]; then
+    echo "SKIPPED the monerod version matrix: Debian's mirror cannot be reached (hack/monerod-versions.sh)"
+  elif [ "$fetched" -ne 0 ]; then
+    echo "the monerod version matrix: hack/monerod-versions.sh failed" >&2
+    status=1
+  else
+    while read -r version dir; do
+      echo "== monerod $version ($dir)"
+      PATH="$dir:$PATH" MONEROD_EXPECT_VERSION=$version ${CARGO:-cargo} test \
+        -p monero-rpc -p monero-exporter -p monero-anon -p monero-reconciler \
+        --test live --test pod --test loopback --test releases 2>&1 | tee -a "$log" || status=1
+    done <<<"$releases"
+  fi
+fi
 # Scripts whose checks join the total through their closing line:
 #   hack/observability-test.sh  the dashboard, docs/metrics.md and the alerts' metrics
 #                               against a real Prometheus scraping real exporters

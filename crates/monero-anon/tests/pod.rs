@@ -15,7 +15,9 @@ use std::time::Duration;
 use monero_anon::i2p::Destination;
 use monero_anon::podconfig;
 use monero_anon::tor::OnionKey;
-use monero_testkit::{Process, TempDir, free_port, skip_unless_installed, wait_until};
+use monero_testkit::{
+    Process, TempDir, free_port, monerod_at_least, skip_unless_installed, wait_until,
+};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -213,11 +215,14 @@ fn a_pods_tor_i2pd_and_monerod_run_from_podconfigs_output() {
         ])
         // Clearnet peers only on loopback (a port nobody answers), per the network rule,
         // and, as the operator's `clearnet: ThroughTor` mode does, only through tor.
-        .arg(format!("--add-exclusive-node=127.0.0.1:{dead}"))
-        .args([
+        .arg(format!("--add-exclusive-node=127.0.0.1:{dead}"));
+    // --proxy came with 0.18, and the operator refuses ThroughTor before it.
+    if monerod_at_least(&[0, 18]) {
+        cmd.args([
             format!("--proxy=127.0.0.1:{tor_socks}"),
             "--hide-my-port".to_string(),
         ]);
+    }
     let mut monerod = Process::spawn("monerod", cmd, dir.path().join("monerod.log")).unwrap();
 
     let logs = |tor: &Process, i2pd: &Process, monerod: &Process| {

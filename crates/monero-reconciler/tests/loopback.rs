@@ -18,7 +18,8 @@ use monero_crd::{MoneroNetwork, MoneroNodeSet, Network};
 use monero_reconciler::build::{self, Child, Context, Desired, Images};
 use monero_rpc::{DaemonClient, Error};
 use monero_testkit::{
-    Process, START_DEADLINE, TEST_ADDRESS, TempDir, free_port, skip_unless_installed,
+    Process, START_DEADLINE, TEST_ADDRESS, TempDir, free_port, monerod_at_least, monerod_release,
+    skip_unless_installed,
 };
 use serde_json::json;
 
@@ -133,6 +134,16 @@ fn write_config(secret: &Secret, dir: &Path, p2p_by_host: &BTreeMap<String, u16>
             .collect();
         std::fs::write(dir.join(key), text).unwrap();
     }
+}
+
+/// The builders' context for the monerod on PATH: flags rendered for its
+/// release, as the operator renders them for the image's (hack/test.sh runs
+/// these tests once per release).
+fn release_ctx() -> Context {
+    Context::new(Images {
+        monerod_version: Some(monerod_release().unwrap()),
+        ..Images::default()
+    })
 }
 
 /// One running monerod "pod".
@@ -269,7 +280,7 @@ async fn node_set_args_and_config_run_monerod_with_its_login() {
         }
     }))
     .unwrap();
-    let mut ctx = Context::new(Images::default());
+    let mut ctx = release_ctx();
     ctx.secrets.insert(
         "rpc-user".into(),
         BTreeMap::from([
@@ -331,7 +342,7 @@ async fn node_set_args_and_config_run_monerod_with_its_login() {
     .await;
 
     let info = restricted.get_info().await.unwrap();
-    assert!(info.restricted, "{info:?}");
+    assert!(info.is_restricted(), "{info:?}");
     assert_eq!(info.network(), "regtest");
     assert!(info.offline);
     // Synchronized even offline at height 1: on regtest the flag says nothing.
@@ -364,7 +375,7 @@ async fn node_set_args_and_config_run_monerod_with_its_login() {
     }
     let full = node.client(ports.rpc, Some((user, password)));
     let info = full.get_info().await.unwrap();
-    assert!(!info.restricted);
+    assert!(!info.is_restricted());
     assert_eq!(
         full.generate_blocks(2, TEST_ADDRESS).await.unwrap().height,
         2
@@ -416,6 +427,17 @@ async fn network_per_pod_configs_form_a_closed_mesh_that_syncs() {
     if skip_unless_installed(&[("monerod", "monero")]) {
         return;
     }
+    if !monerod_at_least(&[0, 18]) {
+        // Found by the version matrix: 0.17 takes one peer connection per
+        // address, with no flag to raise it, and here every node is 127.0.0.1
+        // (in a cluster each pod has its own). tests/releases.rs still starts
+        // a network node's rendering on 0.17.
+        eprintln!(
+            "SKIPPED: monerod {} allows one connection per address; a loopback mesh needs 0.18",
+            monerod_release().unwrap_or_default()
+        );
+        return;
+    }
     const N: usize = 3;
     // As config/samples/utxo_v1alpha1_moneronetwork.yaml, with 3 nodes.
     let net: MoneroNetwork = serde_json::from_value(json!({
@@ -428,7 +450,7 @@ async fn network_per_pod_configs_form_a_closed_mesh_that_syncs() {
         }
     }))
     .unwrap();
-    let desired = build::network(&net, &Context::new(Images::default())).unwrap();
+    let desired = build::network(&net, &release_ctx()).unwrap();
     let args = monerod_container(&desired).args.unwrap();
     assert!(
         args.iter()
@@ -475,11 +497,11 @@ async fn network_per_pod_configs_form_a_closed_mesh_that_syncs() {
     // Added for loopback: every node is 127.0.0.1 here, and monerod allows one
     // connection per IP by default, so a 3-node mesh stalls at 1-2 connections
     // without it. In a cluster each pod has its own address.
-    let extra = ["--max-connections-per-ip=5"];
+    let extra = &["--max-connections-per-ip=5"];
     let mut nodes: Vec<Node> = pods
         .iter()
         .zip(&all_ports)
-        .map(|(pod, ports)| Node::start(pod, &args, etc.path(), &extra, *ports))
+        .map(|(pod, ports)| Node::start(pod, &args, etc.path(), extra, *ports))
         .collect();
     let clients: Vec<DaemonClient> = nodes.iter().map(|n| n.client(n.ports.rpc, None)).collect();
 

@@ -75,6 +75,47 @@ fn port_window() -> (u16, u16) {
     }
 }
 
+/// The release of the `monerod` on PATH, as `monerod --version` prints it
+/// (`0.18.4.0`), read once. With `MONEROD_EXPECT_VERSION` set (the version
+/// matrix of hack/test.sh sets it), a different release is an error, so a
+/// matrix run cannot test the wrong daemon without saying so.
+pub fn monerod_release() -> Result<String> {
+    static RELEASE: std::sync::OnceLock<Result<String>> = std::sync::OnceLock::new();
+    RELEASE
+        .get_or_init(|| {
+            let out = Command::new("monerod")
+                .arg("--version")
+                .output()
+                .map_err(|e| format!("running monerod --version: {e}"))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let release = text
+                .split("(v")
+                .nth(1)
+                .and_then(|rest| rest.split(['-', ')']).next())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("monerod --version printed no release: {text}"))?
+                .to_string();
+            match std::env::var("MONEROD_EXPECT_VERSION") {
+                Ok(want) if !want.is_empty() && want != release => Err(format!(
+                    "MONEROD_EXPECT_VERSION is {want}, but the monerod on PATH is {release}"
+                )),
+                _ => Ok(release),
+            }
+        })
+        .clone()
+}
+
+/// Whether the monerod on PATH (and the monero-wallet-rpc of its package) is
+/// at least `release` (`[0, 18, 4]`): a test harness must not give a flag the
+/// release refuses (0.17 has no `--max-connections-per-ip`, 0.18.0 no
+/// `--allow-mismatched-daemon-version`).
+pub fn monerod_at_least(release: &[u16]) -> bool {
+    monerod_release().ok().is_some_and(|r| {
+        let have: Vec<u16> = r.split('.').filter_map(|p| p.parse().ok()).collect();
+        have.as_slice() >= release
+    })
+}
+
 /// True when `program` can be found on PATH.
 pub fn have(program: &str) -> bool {
     std::env::var_os("PATH")
@@ -413,6 +454,7 @@ impl Monerod {
                 restricted: free_port()?,
             },
         };
+        monerod_release()?;
         let mut cmd = Command::new("monerod");
         cmd.args(Self::args(&config, ports, &data_dir));
         let process = Process::spawn("monerod", cmd, data_dir.join("stdout.log"))?;
@@ -458,7 +500,9 @@ impl Monerod {
             a.push("--offline".into());
         } else {
             a.push("--allow-local-ip".into());
-            a.push("--max-connections-per-ip=5".into());
+            if monerod_at_least(&[0, 18]) {
+                a.push("--max-connections-per-ip=5".into());
+            }
             for p in &config.exclusive_peers {
                 a.push(format!("--add-exclusive-node=127.0.0.1:{p}"));
             }
@@ -586,6 +630,11 @@ impl WalletRpc {
                 "--log-file={}",
                 tmp.path().join("wallet.log").display()
             ));
+        // From 0.18.4 the wallet checks the daemon's hard fork versions against
+        // mainnet's table, which a regtest chain (every fork at height 1) fails.
+        if monerod_at_least(&[0, 18, 4]) {
+            cmd.arg("--allow-mismatched-daemon-version");
+        }
         let mut process = Process::spawn("monero-wallet-rpc", cmd, tmp.path().join("stdout.log"))?;
         let start = Instant::now();
         loop {
