@@ -26,7 +26,13 @@
 #   9. changes the MoneroNodeSet's monerod image (same image, second tag) and removes a
 #      pod annotation and a nodeSelector from its spec: the StatefulSet rolls, the
 #      fields leave the pods, and the chain data on the PVCs survives (height kept);
-#  10. deletes both and sees their children collected and their PVCs retained (the
+#  10. with E2E_UPGRADE_FROM, E2E_UPGRADE_TO and E2E_BROKEN_IMAGE (three monerod images:
+#      a release, the next, one that cannot start): a public MoneroNodeSet on the newest
+#      (per-replica node ports reached from a pod, their addresses in status, a ban list
+#      from a ConfigMap, ZMQ RPC and publisher), then the network upgraded from the first
+#      to the second through the sync gate (one node at a time, heights kept), halted by
+#      the third (the first node moved stops there, the others serve), resumed by a revert;
+#  11. deletes both and sees their children collected and their PVCs retained (the
 #      default retention), then removes the PVCs itself.
 # After each step, the operator's logs since that step began are checked (the way
 # Strimzi's system tests check theirs): no panic, no restart, no terminal colour codes,
@@ -112,7 +118,7 @@ mine() { # mine LOCALPORT N: generateblocks through a port-forward to the unrest
     -d "{\"jsonrpc\":\"2.0\",\"id\":\"0\",\"method\":\"generateblocks\",\"params\":{\"amount_of_blocks\":$2,\"wallet_address\":\"$ADDRESS\"}}"
 }
 # The helpers, for the `bash -c` of checks that poll.
-export -f k kn jp is until_true mine
+export -f k kn jp is until_true mine height min_height
 export ADDRESS
 
 pf_pid=
@@ -358,7 +364,91 @@ check "the removed pod annotation and nodeSelector are gone from the pods" bash 
 check "the chain survived the rollout (height still >= ${mined:-11})" until_true 120 bash -c "[ \"\$(jp moneronodeset/e2e-nodes '{.status.nodes[0].height}')\" -ge ${mined:-11} ]"
 check "operator log after the hand-over and the rollout" operator_log_clean
 
-# 10. delete: children collected, PVCs retained (retention Retain by default)
+# 10. fleet operations: a public set (per-replica node ports, a ban list, ZMQ on the
+# newest monerod), then the network upgraded from one monerod release to the next
+# through the sync gate, halted by an image that cannot start, resumed by a revert.
+if [ -n "${E2E_UPGRADE_TO:-}" ]; then
+  mark
+  newest=${E2E_UPGRADE_TO##*:v}
+  node_ip=$(k get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
+  kn create configmap e2e-bans --from-literal=list=$'# spy nodes\n198.51.100.7\n203.0.113.0/24\n' >/dev/null
+  kn apply -f - >/dev/null <<EOF
+kind: MoneroNodeSet
+apiVersion: utxo.com.br/v1alpha1
+metadata: {name: e2e-public}
+spec:
+  replicas: 2
+  network: regtest
+  storage: {size: 1Gi, retention: {whenDeleted: Delete}}
+  service:
+    perReplica: {type: NodePort, nodePortBase: 30080}
+  monerod:
+    image: $E2E_UPGRADE_TO
+    zmq: true
+    zmqPub: Cluster
+    banList: {name: e2e-bans, key: list}
+    rpc: {limits: {perPublicIp: 5}}
+    # Not --offline: that closes the P2P port the node ports lead to.
+    args: [--fixed-difficulty=1]
+EOF
+  check "MoneroNodeSet e2e-public (node ports, ban list, ZMQ on monerod $newest) becomes Ready" kn wait moneronodeset/e2e-public --for=condition=Ready --timeout="${TIMEOUT}s"
+  check "status shows each replica's public P2P address ($node_ip:30080, :30081) and the release" until_true 60 bash -c "
+    is moneronodeset/e2e-public '{.status.nodes[0].p2pAddress}' '$node_ip:30080' &&
+    is moneronodeset/e2e-public '{.status.nodes[1].p2pAddress}' '$node_ip:30081' &&
+    jp moneronodeset/e2e-public '{.status.monerodVersion}' | grep -qx '$newest from the image tag'"
+  check "monerod $newest read the ban list from the ConfigMap" bash -c "kn logs e2e-public-0 -c monerod | grep -q 'Host 198.51.100.7 blocked'"
+  if [ -n "${E2E_PROBE_IMAGE:-}" ]; then
+    check "a pod reaches replica 1 at its node port ($node_ip:30081)" bash -c "$(declare -f probe); E2E_PROBE_IMAGE=$E2E_PROBE_IMAGE probe e2e-probe-np $node_ip 30081 | grep -x connected"
+    zmq_ip=$(jp pod/e2e-public-0 '{.status.podIP}')
+    check "a pod reaches the ZMQ publisher in the cluster ($zmq_ip:18084)" bash -c "$(declare -f probe); E2E_PROBE_IMAGE=$E2E_PROBE_IMAGE probe e2e-probe-zmq $zmq_ip 18084 | grep -x connected"
+    kn delete pod e2e-probe-np e2e-probe-zmq --wait=false >/dev/null 2>&1
+  fi
+  kn delete moneronodeset/e2e-public --wait=false >/dev/null
+  check "operator log after the public set" operator_log_clean
+
+  mark
+  net_image() { # net_image IMAGE: the network's monerod image becomes IMAGE
+    kn patch moneronetwork/e2e-net --type=merge -p "{\"spec\":{\"template\":{\"spec\":{\"monerod\":{\"image\":\"$1\"}}}}}" >/dev/null
+  }
+  all_on() { # all_on IMAGE: every node runs IMAGE and is Ready
+    [ "$(jp moneronetwork/e2e-net '{range .status.nodes[*]}{.image} {end}')" = "$1 $1 $1 " ] &&
+      is moneronetwork/e2e-net '{.status.readyReplicas}' 3
+  }
+  export -f all_on
+  net_image "$E2E_UPGRADE_FROM"
+  check "e2e-net on ${E2E_UPGRADE_FROM##*:}, all Ready" until_true "$TIMEOUT" all_on "$E2E_UPGRADE_FROM"
+  before=$(min_height moneronetwork/e2e-net)
+  net_image "$E2E_UPGRADE_TO"
+  check "upgraded to monerod $newest: every node runs it, reports it and is Ready" until_true "$TIMEOUT" bash -c "
+    all_on '$E2E_UPGRADE_TO' &&
+    [ \"\$(jp moneronetwork/e2e-net '{.status.nodes[*].version}' | tr ' ' '\n' | grep -c '^$newest')\" = 3 ]"
+  check "one node at a time, highest first, each once the one before was Ready" bash -c '
+    for pair in "2 1" "1 0"; do
+      set -- $pair
+      ready=$(jp pod/e2e-net-$1 "{.status.conditions[?(@.type==\"Ready\")].lastTransitionTime}")
+      made=$(jp pod/e2e-net-$2 "{.metadata.creationTimestamp}")
+      [ -n "$ready" ] && [ ! "$made" \< "$ready" ] || { echo "e2e-net-$2 made at $made, before e2e-net-$1 was Ready at $ready"; exit 1; }
+    done'
+  check "every height kept through the upgrade (>= ${before:-1})" until_true 120 bash -c "[ \"\$(min_height moneronetwork/e2e-net)\" -ge ${before:-1} ]"
+  kn patch moneronetwork/e2e-net --type=merge -p '{"spec":{"updateStrategy":{"progressDeadline":"45s"}}}' >/dev/null
+  net_image "$E2E_BROKEN_IMAGE"
+  check "an image that cannot start halts the rollout at e2e-net-2 (Progressing=False, RolloutHalted)" until_true "$TIMEOUT" bash -c "
+    jp moneronetwork/e2e-net '{.status.conditions[?(@.type==\"Progressing\")].status} {.status.conditions[?(@.type==\"Progressing\")].reason} {.status.conditions[?(@.type==\"Progressing\")].message}' |
+      grep -q '^False RolloutHalted e2e-net-2 '"
+  check "the other two keep monerod $newest and keep serving" bash -c "
+    is pod/e2e-net-0 '{.spec.containers[?(@.name==\"monerod\")].image}' '$E2E_UPGRADE_TO' &&
+    is pod/e2e-net-1 '{.spec.containers[?(@.name==\"monerod\")].image}' '$E2E_UPGRADE_TO' &&
+    is pod/e2e-net-0 '{.status.conditions[?(@.type==\"Ready\")].status}' True &&
+    is pod/e2e-net-1 '{.status.conditions[?(@.type==\"Ready\")].status}' True &&
+    [ \"\$(jp moneronetwork/e2e-net '{.status.nodes[0].height}')\" -ge ${before:-1} ]"
+  check "a Warning Event says the rollout halted" bash -c "kn get events --field-selector reason=RolloutHalted -o name | grep -q ."
+  net_image "$E2E_UPGRADE_TO"
+  check "reverting the image resumes: all three Ready on monerod $newest" until_true "$TIMEOUT" bash -c "
+    all_on '$E2E_UPGRADE_TO' && is moneronetwork/e2e-net '{.status.conditions[?(@.type==\"Progressing\")].reason}' Stable"
+  check "operator log after the upgrade" operator_log_clean
+fi
+
+# 11. delete: children collected, PVCs retained (retention Retain by default)
 mark
 kn delete moneronodeset/e2e-nodes moneronetwork/e2e-net --wait=true --timeout="${TIMEOUT}s" >/dev/null
 check "children collected (StatefulSets, Services)" until_true "$TIMEOUT" bash -c "[ -z \"\$(kn get statefulsets,services -l app.kubernetes.io/managed-by=monero-operator -o name)\" ]"

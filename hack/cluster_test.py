@@ -11,6 +11,7 @@ Ends with "cluster: N passed, N failed, N skipped".
   --count           print how many tests there are and exit
 """
 
+import base64
 import json
 import os
 import re
@@ -809,6 +810,51 @@ class T12SizeLimits(Cluster):
         apply(cr("MoneroMiningNodeSet", "rigs", {"replicas": n, "xmrig": {"config": {"pools": pools}}}, ns))
         wait_until("the miners' StatefulSet", 120, lambda: get("statefulset", "rigs", ns, check=False))
         self.assertNotEqual(ready(ns, "rigs", "monerominingnodeset").get("reason"), "ApplyFailed")
+
+
+def template_hash(ns, name):
+    sts = get("statefulset", name, ns, check=False) or {}
+    return ((sts.get("spec") or {}).get("template", {}).get("metadata", {}).get("annotations") or {}).get(
+        "utxo.com.br/config-hash")
+
+
+class T13Fleet(Cluster):
+    """Public nodes: a NodePort Service per replica the API server allocates as asked,
+    and a ban list read from a ConfigMap (with only the ServiceAccount's rights)."""
+
+    def test_each_replica_gets_its_node_port_and_the_ban_list_rolls_the_pods(self):
+        ns = namespace("fleet")
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bans", "namespace": ns},
+              "data": {"list": "# spy nodes\n198.51.100.7\n"}}
+        apply(cm)
+        spec = regtest(2, service={"perReplica": {"type": "NodePort", "nodePortBase": 30180}},
+                       monerod={"banList": {"name": "bans", "key": "list"}, "zmqPub": "Cluster"})
+        apply(cr("MoneroNodeSet", "pub", spec, ns))
+        for i in range(2):
+            svc = wait_until("Service pub-p2p-%d" % i, 60, lambda i=i: get("service", "pub-p2p-%d" % i, ns, check=False))
+            self.assertEqual(svc["spec"]["type"], "NodePort")
+            self.assertEqual(svc["spec"]["externalTrafficPolicy"], "Local")
+            self.assertEqual(svc["spec"]["ports"][0]["nodePort"], 30180 + i)
+            self.assertEqual(svc["spec"]["selector"]["statefulset.kubernetes.io/pod-name"], "pub-%d" % i)
+        secret = get("secret", "pub-monerod", ns)
+        self.assertEqual(base64.b64decode(secret["data"]["ban-list.txt"]).decode(), "198.51.100.7\n")
+        self.assertIn("p2p-external-port=30181", base64.b64decode(secret["data"]["pub-1.conf"]).decode())
+        before = wait_until("the StatefulSet's config hash", 60, lambda: template_hash(ns, "pub"))
+        cm["data"]["list"] = "198.51.100.7\n203.0.113.0/24\n"
+        apply(cm)
+        wait_until("a new config hash after the ban list changed", STATUS_INTERVAL * 6,
+                   lambda: template_hash(ns, "pub") not in (None, before))
+        self.assertNoForbidden()
+
+    def test_a_missing_ban_list_is_a_condition_naming_the_field(self):
+        ns = namespace("fleet-missing")
+        apply(cr("MoneroNodeSet", "nobans", regtest(1, monerod={"banList": {"name": "absent", "key": "list"}}), ns))
+        c = wait_until("Ready=False InvalidSpec", 60, lambda: (lambda c: c if c and c["reason"] == "InvalidSpec" else None)(
+            condition(get("moneronodeset", "nobans", ns), "Ready")))
+        self.assertIn("spec.monerod.banList.key", c["message"])
+        self.assertIn("ConfigMap absent not found", c["message"])
+        self.assertIsNone(get("statefulset", "nobans", ns, check=False))
+        self.assertNoForbidden()
 
 
 def main():

@@ -23,6 +23,22 @@ skip() {
   echo "e2e: 0 passed, 0 failed, $checks skipped"
   exit 0
 }
+# monerod_images: prints "FROM TO BROKEN", three monerod images for the fleet steps:
+# the release images/monerod ships (trixie's 0.18.4.0, tagged as such), the newest
+# (sid's, hack/monerod-images.sh) and one that cannot start (monerod refuses a flag).
+monerod_images() {
+  local from to broken ctx
+  from="$REGISTRY/monerod:v0.18.4.0"
+  to=$(REGISTRY=$REGISTRY bash hack/monerod-images.sh sid) || return 1
+  broken="$REGISTRY/monerod:v0.18.6.0-cannot-start"
+  docker tag "$REGISTRY/monerod:$TAG" "$from" || return 1
+  ctx=$(mktemp -d)
+  printf 'FROM %s\nENTRYPOINT ["/usr/bin/monerod", "--no-such-flag"]\n' "$to" >"$ctx/Dockerfile"
+  docker build -q -t "$broken" "$ctx" >/dev/null || { rm -rf "$ctx"; return 1; }
+  rm -rf "$ctx"
+  echo "$from $to $broken"
+}
+
 start=$SECONDS
 bin=$(bash hack/cluster/build.sh)
 case $? in
@@ -42,6 +58,14 @@ fi
 docker tag "$REGISTRY/monerod:$TAG" "$REGISTRY/monerod:$TAG-e2e"
 images=("$REGISTRY/monerod:$TAG-e2e")
 for name in operator exporter podconfig monerod tor i2pd xmrig; do images+=("$REGISTRY/$name:$TAG"); done
+# The fleet steps: a public set on the newest monerod, and an upgrade to it.
+if upgrade=$(monerod_images); then
+  read -r from to broken <<<"$upgrade"
+  images+=("$from" "$to" "$broken")
+  export E2E_UPGRADE_FROM=$from E2E_UPGRADE_TO=$to E2E_BROKEN_IMAGE=$broken
+else
+  echo "the fleet steps' monerod images could not be made: they are skipped" >&2
+fi
 echo "images ready after $((SECONDS - start))s"
 
 stop() {

@@ -35,11 +35,17 @@ I2PD_IMAGE = "%s/i2pd:%s" % (REGISTRY, TAG)
 ADDRESS = "42ey1afDFnn4886T7196doS9GPMzexD9gXpsZJDwVjeRVdFCSoHnv7KPbBeGpzJBzHRCAs9UxqeoyFQMYbqSWYTfJJQAWDm"
 
 
+# Another monerod release's image (hack/monerod-images.sh: $REGISTRY/monerod:vX.Y.Z.W),
+# for the runs of the pod tests on the releases images/monerod does not ship.
+MONEROD_IMAGE = os.environ.get("PODS_MONEROD_IMAGE") or "%s/monerod:%s" % (REGISTRY, TAG)
+
+
 def render(yaml_text, *extra):
     """The operator's rendering of a custom resource, with fresh identities."""
-    images = ["--%s-image=%s/%s:%s" % (k, REGISTRY, v, TAG) for k, v in
-              [("monerod", "monerod"), ("exporter", "exporter"), ("podconfig", "podconfig"),
-               ("tor", "tor"), ("i2pd", "i2pd"), ("xmrig", "xmrig")]]
+    images = ["--monerod-image=%s" % MONEROD_IMAGE]
+    images += ["--%s-image=%s/%s:%s" % (k, REGISTRY, v, TAG) for k, v in
+               [("exporter", "exporter"), ("podconfig", "podconfig"),
+                ("tor", "tor"), ("i2pd", "i2pd"), ("xmrig", "xmrig")]]
     r = subprocess.run([OPERATOR, "render", "--identities", "-f", "-", *images, *extra],
                        input=yaml_text, text=True, capture_output=True, check=True)
     return r.stdout
@@ -229,6 +235,9 @@ spec:
         self.assertTrue(info["nettype"] in ("fakechain", "regtest"), info["nettype"])
         metrics = wait_until("monero_up 1", 30, lambda: "\nmonero_up 1\n" in "\n" + http(ip, 18090, "/metrics") and http(ip, 18090, "/metrics"))
         self.assertRegex(metrics, r'monero_build_info\{[^}]*network="regtest"')
+        release = re.search(r":v([0-9.]+)$", MONEROD_IMAGE)
+        if release:  # another release's image: it must be the one that runs
+            self.assertRegex(metrics, r'monero_build_info\{[^}]*version="%s-' % re.escape(release.group(1)))
         self.assertEqual(http(ip, 18090, "/ready").strip()[:5], "ready")
 
     def test_onion_addresses_are_the_rendered_keys(self):
