@@ -32,7 +32,10 @@
 #      from a ConfigMap, ZMQ RPC and publisher), then the network upgraded from the first
 #      to the second through the sync gate (one node at a time, heights kept), halted by
 #      the third (the first node moved stops there, the others serve), resumed by a revert;
-#  11. deletes both and sees their children collected and their PVCs retained (the
+#  11. a research MoneroNetwork: a Ring of 4 with blocks from node 0 every 2 s and
+#      readyAtHeight 15 becomes Ready only there, and its nodes report their ring
+#      neighbours (TopologyMatches);
+#  12. deletes both and sees their children collected and their PVCs retained (the
 #      default retention), then removes the PVCs itself.
 # After each step, the operator's logs since that step began are checked (the way
 # Strimzi's system tests check theirs): no panic, no restart, no terminal colour codes,
@@ -448,7 +451,34 @@ EOF
   check "operator log after the upgrade" operator_log_clean
 fi
 
-# 11. delete: children collected, PVCs retained (retention Retain by default)
+# 11. a research network: a Ring of 4, blocks on a schedule from node 0's lab sidecar,
+# Ready only at its height, and the graph the nodes report compared with the ring's
+mark
+kn apply -f - >/dev/null <<EOF
+kind: MoneroNetwork
+apiVersion: utxo.com.br/v1alpha1
+metadata: {name: e2e-lab}
+spec:
+  replicas: 4
+  topology: {type: Ring}
+  blocks: {interval: 2s, miners: [0]}
+  readyAtHeight: 15
+  template:
+    spec:
+      network: regtest
+      storage: {size: 1Gi, retention: {whenDeleted: Delete}}
+      monerod: {args: [--fixed-difficulty=1]}
+EOF
+check "MoneroNetwork e2e-lab (a Ring of 4, a block every 2 s) becomes Ready at height 15" kn wait moneronetwork/e2e-lab --for=condition=Ready --timeout="${TIMEOUT}s"
+check "every node reaches height 15 before Ready" bash -c "
+  for h in \$(jp moneronetwork/e2e-lab '{.status.nodes[*].height}'); do [ \"\$h\" -ge 15 ] || exit 1; done"
+check "each node reports its two ring neighbours, by pod and Service (TopologyMatches)" until_true 120 bash -c "
+  is moneronetwork/e2e-lab '{.status.conditions[?(@.type==\"TopologyMatches\")].status}' True &&
+  is moneronetwork/e2e-lab '{.status.nodes[0].peers}' '1,3' && is moneronetwork/e2e-lab '{.status.nodes[2].peers}' '1,3'"
+kn delete moneronetwork/e2e-lab --wait=false >/dev/null
+check "operator log after the research network" operator_log_clean
+
+# 12. delete: children collected, PVCs retained (retention Retain by default)
 mark
 kn delete moneronodeset/e2e-nodes moneronetwork/e2e-net --wait=true --timeout="${TIMEOUT}s" >/dev/null
 check "children collected (StatefulSets, Services)" until_true "$TIMEOUT" bash -c "[ -z \"\$(kn get statefulsets,services -l app.kubernetes.io/managed-by=monero-operator -o name)\" ]"

@@ -432,6 +432,11 @@ pub struct ReplicaStatus {
     /// the address of the node the replica runs on with its node port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p2p_address: Option<String>,
+    /// Networks: the nodes this node is connected to, as it reports them, by
+    /// index in ranges (`0-2,5`), so that a 256-node mesh fits in the status;
+    /// an address that is no node of the network is listed as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers: Option<String>,
     /// Onion address, when served over Tor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onion_address: Option<String>,

@@ -64,6 +64,7 @@ use crate::nodeset::NodeSpec;
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.topology) || !has(self.topology.hub) || self.topology.hub < self.replicas").message("spec.topology.hub must be the index of a node, below spec.replicas").reason(Reason::FieldValueInvalid))]
 pub struct MoneroNetworkSpec {
     /// Number of nodes. Scaling rewires every node's peers (and so rolls
     /// them). Every node's config file lists every other node, so a large
@@ -84,9 +85,116 @@ pub struct MoneroNetworkSpec {
     #[serde(default = "default_stall_timeout")]
     #[schemars(regex(pattern = r"^[0-9]{1,7}(s|m|h)$"))]
     pub stall_timeout: String,
+    /// Who is whose peer. Default FullMesh: every node an exclusive peer of
+    /// every other.
+    #[serde(default)]
+    pub topology: Topology,
+    /// Produce blocks on a schedule (regtest): each node in `miners` mines
+    /// `blocksPerRound` blocks every `interval`, from the exporter sidecar
+    /// through its unrestricted RPC. Changing it restarts nothing. Off when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<Blocks>,
+    /// The network is Ready only once every node is at or above this height,
+    /// so that a CI job can `kubectl wait --for=condition=Ready` and start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100_000_000))]
+    pub ready_at_height: Option<u64>,
     /// What every node looks like.
     #[serde(default)]
     pub template: NodeTemplate,
+}
+
+/// Blocks on a schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Blocks {
+    /// Time between two rounds: a number with s, m or h. Default 30s.
+    #[serde(default = "default_block_interval")]
+    #[schemars(regex(pattern = r"^[0-9]{1,7}(s|m|h)$"))]
+    pub interval: String,
+    /// Blocks each miner makes per round. Default 1.
+    #[serde(default = "default_blocks_per_round")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub blocks_per_round: u32,
+    /// The indices of the nodes that mine. Default [0]. Several miners make
+    /// competing blocks, as a real network does.
+    #[serde(default = "default_miners")]
+    #[schemars(length(max = 256), inner(range(min = 0, max = 255)))]
+    pub miners: Vec<i32>,
+    /// Where the coinbase goes: a mainnet-format address (monerod's
+    /// generateblocks asks for one even on regtest). Default: the address of
+    /// the wallet monero's own functional tests use, whose seed is public, so
+    /// that anyone can spend it on this private chain.
+    #[serde(default = "default_block_address")]
+    #[schemars(length(min = 95, max = 106))]
+    pub address: String,
+}
+
+fn default_block_interval() -> String {
+    "30s".into()
+}
+
+fn default_blocks_per_round() -> u32 {
+    1
+}
+
+fn default_miners() -> Vec<i32> {
+    vec![0]
+}
+
+/// The address of the wallet monero's functional tests use (its seed is public).
+pub const PUBLIC_TEST_ADDRESS: &str = "42ey1afDFnn4886T7196doS9GPMzexD9gXpsZJDwVjeRVdFCSoHnv7KPbBeGpzJBzHRCAs9UxqeoyFQMYbqSWYTfJJQAWDm";
+
+fn default_block_address() -> String {
+    PUBLIC_TEST_ADDRESS.into()
+}
+
+/// The shape of a network's peer graph.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TopologyType {
+    /// Every node a peer of every other. Default.
+    #[default]
+    FullMesh,
+    /// Node i a peer of i-1 and i+1, the last of the first.
+    Ring,
+    /// Every node a peer of the hub only (`hub`, default 0).
+    Star,
+    /// Every node with `degree` peers, drawn at random from `seed`: the same
+    /// seed gives the same graph. Always connected.
+    RandomRegular,
+    /// Exactly the pairs in `edges`.
+    Edges,
+}
+
+/// Who is whose peer in a MoneroNetwork. Each edge makes the two nodes each
+/// other's exclusive peers (`add-exclusive-node`), so a node reaches only its
+/// neighbours, and blocks travel along the edges. Changing it rewires the
+/// nodes (and so rolls them).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.type != 'RandomRegular' || has(self.degree)").message("topology.degree is required with type RandomRegular").reason(Reason::FieldValueRequired))]
+#[x_kube(validation = Rule::new("self.type != 'Edges' || (has(self.edges) && size(self.edges) > 0)").message("topology.edges is required with type Edges").reason(Reason::FieldValueRequired))]
+pub struct Topology {
+    /// FullMesh (default), Ring, Star, RandomRegular or Edges.
+    #[serde(default, rename = "type")]
+    pub type_: TopologyType,
+    /// Star: the index of the node every other is a peer of. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 255))]
+    pub hub: Option<i32>,
+    /// RandomRegular: peers per node. The number of nodes times the degree
+    /// must be even, and the degree below the number of nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 255))]
+    pub degree: Option<i32>,
+    /// RandomRegular: the seed the graph is drawn from. Default 0.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 2_147_483_647))]
+    pub seed: i64,
+    /// Edges: pairs of node indices that are each other's peers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32640))]
+    pub edges: Vec<[i32; 2]>,
 }
 
 /// The template of each node of a network.

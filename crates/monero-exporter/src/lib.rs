@@ -9,6 +9,7 @@
 //! counted as an error, and its placeholder values are never published.
 
 pub mod collect;
+pub mod lab;
 mod render;
 pub mod xmrig;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use monero_exporter::xmrig::{self, XmrigClient, XmrigExporter};
-use monero_exporter::{Exporter, Options};
+use monero_exporter::{Exporter, Options, lab};
 use monero_rpc::DaemonClient;
 
 /// Prometheus exporter for monerod. Every flag can also be set from the environment
@@ -61,6 +61,16 @@ struct Args {
         requires = "xmrig_address"
     )]
     xmrig_access_token_file: Option<PathBuf>,
+
+    /// Lab mode, for a MoneroNetwork node: a JSON file saying what to do in the pod
+    /// (`{"mine": {"everySeconds": 30, "blocks": 1, "address": "4..."}}`), read again
+    /// before every round, and `/peers` served (the node's connections).
+    #[arg(
+        long,
+        env = "MONERO_EXPORTER_LAB_CONFIG",
+        conflicts_with = "xmrig_address"
+    )]
+    lab_config: Option<PathBuf>,
 
     /// Log format.
     #[arg(long, env = "MONERO_EXPORTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -186,7 +196,15 @@ async fn main() -> Result<()> {
     )?;
 
     let what = format!("monerod at {}", exporter.client().address());
-    serve(args.listen, exporter.router(), &what).await
+    let client = exporter.client().clone();
+    let mut router = exporter.router();
+    if let Some(path) = args.lab_config {
+        // Read now to fail fast on a bad file; read again before every round.
+        lab::read_config(&path).context("--lab-config")?;
+        router = router.merge(lab::routes(client.clone()));
+        tokio::spawn(lab::run(client, path));
+    }
+    serve(args.listen, router, &what).await
 }
 
 /// Serves `router` on `listen` until SIGTERM or Ctrl-C.

@@ -327,3 +327,65 @@ fn every_flag_reads_its_environment_variable() {
         assert!(help.contains(var), "{var} missing from --help:\n{help}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lab_mode_mines_on_the_schedule_its_file_says_and_lists_peers() {
+    let daemon = Monerod::start_default().unwrap();
+    let client = DaemonClient::builder(daemon.rpc_url()).build().unwrap();
+    let tmp = TempDir::new("lab").unwrap();
+    let lab = tmp.path().join("lab.json");
+    let schedule = |blocks: u64| {
+        format!(
+            r#"{{"mine":{{"everySeconds":1,"blocks":{blocks},"address":"{}"}}}}"#,
+            monero_testkit::TEST_ADDRESS
+        )
+    };
+    std::fs::write(&lab, schedule(1)).unwrap();
+    let exporter = start_exporter(&daemon.rpc_url(), &["--lab-config", lab.to_str().unwrap()]);
+    let reached = |height: u64| {
+        let client = client.clone();
+        move || {
+            let client = client.clone();
+            async move { client.get_height().await.is_ok_and(|h| h.height >= height) }
+        }
+    };
+    let start = client.get_height().await.unwrap().height;
+    monero_testkit::wait_until_async(
+        "two rounds of one block",
+        Duration::from_secs(60),
+        reached(start + 2),
+    )
+    .await
+    .unwrap();
+    // A new schedule, read from the file, with no restart: ten blocks a round.
+    std::fs::write(&lab, schedule(10)).unwrap();
+    let before = client.get_height().await.unwrap().height;
+    monero_testkit::wait_until_async(
+        "a round of ten blocks",
+        Duration::from_secs(60),
+        reached(before + 10),
+    )
+    .await
+    .unwrap();
+    // /peers: an offline node has none, and says so in JSON.
+    let (status, body) = http_get(exporter.port, "/peers").unwrap();
+    assert_eq!((status, body.trim()), (200, "[]"));
+}
+
+#[test]
+fn lab_mode_refuses_a_file_it_cannot_use_and_serves_no_peers_without_it() {
+    let port = free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let tmp = TempDir::new("badlab").unwrap();
+    let bad = tmp.path().join("lab.json");
+    std::fs::write(&bad, r#"{"mine":{"every":"30s"}}"#).unwrap();
+    let e = fails_with(&["--lab-config", bad.to_str().unwrap(), "--listen", &listen]);
+    assert!(e.contains("--lab-config") && e.contains("lab.json"), "{e}");
+    let e = fails_with(&["--lab-config", "/nonexistent/lab.json", "--listen", &listen]);
+    assert!(e.contains("/nonexistent/lab.json"), "{e}");
+    // Without lab mode, a node's peers are not served.
+    let daemon = Monerod::start_default().unwrap();
+    let exporter = start_exporter(&daemon.rpc_url(), &[]);
+    let (status, _) = http_get(exporter.port, "/peers").unwrap();
+    assert_eq!(status, 404);
+}

@@ -1434,7 +1434,9 @@ fn a_large_network_spreads_its_peer_files_over_several_secrets() {
             assert!(files.insert(k.clone(), v.0.clone()).is_none(), "{k} twice");
         }
     }
-    assert_eq!(files.len(), n);
+    // A config file and a lab file per node.
+    assert_eq!(files.keys().filter(|k| k.ends_with(".conf")).count(), n);
+    assert_eq!(files.keys().filter(|k| k.ends_with(".lab.json")).count(), n);
     let conf = String::from_utf8(files[&format!("{name}-7.conf")].clone()).unwrap();
     let peers = conf
         .lines()
@@ -1673,7 +1675,11 @@ fn every_object_fits_the_api_server_at_the_crds_maximum() {
     let config = config_secrets(&d, &format!("{name}-monerod"));
     assert!(config.len() <= MAX_CONFIG_SECRETS);
     let files: usize = config.iter().map(|s| s.data.as_ref().unwrap().len()).sum();
-    assert_eq!(files, n + 1, "a file per node and rpc-login");
+    assert_eq!(
+        files,
+        2 * n + 1,
+        "a config and a lab file per node, and rpc-login"
+    );
 
     // A MoneroNodeSet at its maximum.
     let n = schema_max("MoneroNodeSet", "replicas", "maximum");
@@ -1797,6 +1803,8 @@ fn every_object_fits_the_api_server_at_the_crds_maximum() {
             outgoing_connections: (!miner).then_some(12),
             version: Some("0.18.4.0-release".into()),
             p2p_address: (!miner).then(|| format!("[2001:db8:{i:x}::1234:5678:9abc]:65535")),
+            // A full mesh's peers: every index but the node's own.
+            peers: (!miner).then(|| format!("0-{},{}-{}", i.saturating_sub(1), i + 1, n - 1)),
             image: Some(format!(
                 "registry.example.com/monero/{}:v0.18.4.0",
                 "m".repeat(20)
@@ -2207,4 +2215,169 @@ fn per_replica_services_are_refused_where_they_cannot_work() {
         &ctx(),
     );
     assert_eq!(field, "spec.template.spec.service.perReplica");
+}
+
+// ---------------------------------------------------------------------------
+// Research networks: topologies, blocks on a schedule.
+// ---------------------------------------------------------------------------
+
+/// Each node's exclusive peers, by index, from its config file.
+fn peer_indices(d: &Desired, replicas: usize) -> Vec<Vec<usize>> {
+    (0..replicas)
+        .map(|i| {
+            file(d, "net-monerod", &format!("net-{i}.conf"))
+                .lines()
+                .filter_map(|l| l.strip_prefix("add-exclusive-node=net-"))
+                .map(|rest| rest.split('.').next().unwrap().parse().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+fn net_named(spec: Value) -> Value {
+    named("MoneroNetwork", "net", spec)
+}
+
+#[test]
+fn each_topology_gives_each_node_its_neighbours() {
+    let peers = |topology: Value, n: usize| {
+        let d = build_any(
+            net_named(json!({"replicas": n, "topology": topology})),
+            &ctx(),
+        )
+        .unwrap();
+        peer_indices(&d, n)
+    };
+    assert_eq!(peers(json!({}), 3), [vec![1, 2], vec![0, 2], vec![0, 1]]);
+    assert_eq!(
+        peers(json!({"type": "Ring"}), 5),
+        [vec![1, 4], vec![0, 2], vec![1, 3], vec![2, 4], vec![0, 3]]
+    );
+    assert_eq!(
+        peers(json!({"type": "Star", "hub": 2}), 4),
+        [vec![2], vec![2], vec![0, 1, 3], vec![2]]
+    );
+    assert_eq!(
+        peers(
+            json!({"type": "Edges", "edges": [[0, 1], [1, 2], [3, 2]]}),
+            4
+        ),
+        [vec![1], vec![0, 2], vec![1, 3], vec![2]]
+    );
+    let random = peers(
+        json!({"type": "RandomRegular", "degree": 3, "seed": 11}),
+        10,
+    );
+    assert!(random.iter().all(|p| p.len() == 3), "{random:?}");
+    assert_eq!(
+        random,
+        peers(
+            json!({"type": "RandomRegular", "degree": 3, "seed": 11}),
+            10
+        ),
+        "the same seed, the same graph"
+    );
+    // Status compares the reported peers with these.
+    let d = build_any(
+        net_named(json!({"replicas": 3, "topology": {"type": "Ring"}})),
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(d.peers["net-0"], ["net-1", "net-2"]);
+}
+
+#[test]
+fn a_topology_that_cannot_be_is_refused_naming_its_field() {
+    for (topology, replicas, field, words) in [
+        (
+            json!({"type": "Star", "hub": 5}),
+            3,
+            "spec.topology.hub",
+            "hub 5",
+        ),
+        (
+            json!({"type": "RandomRegular", "degree": 3}),
+            5,
+            "spec.topology.degree",
+            "must be even",
+        ),
+        (
+            json!({"type": "RandomRegular", "degree": 1}),
+            4,
+            "spec.topology.degree",
+            "cannot connect",
+        ),
+        (
+            json!({"type": "Edges", "edges": [[0, 7]]}),
+            3,
+            "spec.topology.edges",
+            "edge 0 [0, 7]",
+        ),
+    ] {
+        let (f, msg) = refused(
+            net_named(json!({"replicas": replicas, "topology": topology})),
+            &ctx(),
+        );
+        assert_eq!(f, field, "{msg}");
+        assert!(msg.contains(words), "{msg}");
+    }
+}
+
+fn lab_file(d: &Desired, i: usize) -> Value {
+    serde_json::from_str(&file(d, "net-monerod", &format!("net-{i}.lab.json"))).unwrap()
+}
+
+#[test]
+fn blocks_are_made_by_the_miners_exporters_and_a_new_schedule_restarts_nobody() {
+    let spec = |blocks: Value| json!({"replicas": 3, "template": {"spec": {"network": "regtest"}}, "blocks": blocks});
+    let d = build_any(
+        net_named(spec(
+            json!({"interval": "2m", "miners": [0, 2], "blocksPerRound": 3}),
+        )),
+        &ctx(),
+    )
+    .unwrap();
+    assert_eq!(
+        lab_file(&d, 0),
+        json!({"mine": {"everySeconds": 120, "blocks": 3, "address": monero_crd::PUBLIC_TEST_ADDRESS}})
+    );
+    assert_eq!(lab_file(&d, 1), json!({}));
+    assert_eq!(lab_file(&d, 2)["mine"]["everySeconds"], 120);
+    let exporter = container(&d, "exporter");
+    assert!(
+        exporter
+            .args
+            .as_ref()
+            .unwrap()
+            .contains(&"--lab-config=/etc/monerod/$(POD_NAME).lab.json".to_string())
+    );
+    assert_eq!(exporter.env.as_ref().unwrap()[0].name, "POD_NAME");
+    // Another schedule: the files change, the pods do not roll.
+    let other = build_any(net_named(spec(json!({"interval": "10s"}))), &ctx()).unwrap();
+    assert_eq!(lab_file(&other, 2), json!({}));
+    assert_eq!(hash(&d), hash(&other));
+    // No schedule: every node's file says nothing to do.
+    let none = build_any(net_named(json!({"replicas": 2})), &ctx()).unwrap();
+    assert_eq!(lab_file(&none, 0), json!({}));
+    assert_eq!(
+        hash(&none),
+        hash(&build_any(net_named(json!({"replicas": 2, "blocks": {}})), &ctx()).unwrap())
+    );
+}
+
+#[test]
+fn blocks_need_the_exporter_and_miners_that_exist() {
+    let (f, _) = refused(
+        net_named(json!({"replicas": 2, "blocks": {"miners": [2]}})),
+        &ctx(),
+    );
+    assert_eq!(f, "spec.blocks.miners");
+    let (f, msg) = refused(
+        net_named(
+            json!({"replicas": 2, "blocks": {}, "template": {"spec": {"exporter": {"enabled": false}}}}),
+        ),
+        &ctx(),
+    );
+    assert_eq!(f, "spec.blocks");
+    assert!(msg.contains("exporter"), "{msg}");
 }

@@ -136,6 +136,45 @@ fn write_config(secret: &Secret, dir: &Path, p2p_by_host: &BTreeMap<String, u16>
     }
 }
 
+/// A network's rendered nodes running on loopback.
+struct Started {
+    ports: Vec<PodPorts>,
+    nodes: Vec<Node>,
+    clients: Vec<DaemonClient>,
+    /// The config Secret's files, as mounted (each Service name pointed at
+    /// its node's loopback P2P port).
+    etc: TempDir,
+}
+
+/// Starts one monerod per pod with the rendered args and files, each node's
+/// Service name in the files pointed at that node's P2P port.
+fn start_network(args: &[String], secret: &Secret, pods: &[String], namespace: &str) -> Started {
+    let ports = PodPorts::free(pods.len());
+    let p2p_by_host: BTreeMap<String, u16> = pods
+        .iter()
+        .map(|p| format!("{p}.{namespace}.svc.cluster.local"))
+        .zip(ports.iter().map(|p| p.p2p))
+        .collect();
+    let etc = TempDir::new("loopback-etc").unwrap();
+    write_config(secret, etc.path(), &p2p_by_host);
+    // Added for loopback: every node is 127.0.0.1 here, and monerod allows one
+    // connection per IP by default, so a 3-node mesh stalls at 1-2 connections
+    // without it. In a cluster each pod has its own address.
+    let extra = &["--max-connections-per-ip=5"];
+    let nodes: Vec<Node> = pods
+        .iter()
+        .zip(&ports)
+        .map(|(pod, p)| Node::start(pod, args, etc.path(), extra, *p))
+        .collect();
+    let clients = nodes.iter().map(|n| n.client(n.ports.rpc, None)).collect();
+    Started {
+        ports,
+        nodes,
+        clients,
+        etc,
+    }
+}
+
 /// The builders' context for the monerod on PATH: flags rendered for its
 /// release, as the operator renders them for the image's (hack/test.sh runs
 /// these tests once per release).
@@ -485,25 +524,12 @@ async fn network_per_pod_configs_form_a_closed_mesh_that_syncs() {
         );
     }
 
-    let all_ports = PodPorts::free(N);
-    let p2p_by_host: BTreeMap<String, u16> = hosts
-        .iter()
-        .cloned()
-        .zip(all_ports.iter().map(|p| p.p2p))
-        .collect();
-    let etc = TempDir::new("loopback-etc").unwrap();
-    write_config(&secret, etc.path(), &p2p_by_host);
-
-    // Added for loopback: every node is 127.0.0.1 here, and monerod allows one
-    // connection per IP by default, so a 3-node mesh stalls at 1-2 connections
-    // without it. In a cluster each pod has its own address.
-    let extra = &["--max-connections-per-ip=5"];
-    let mut nodes: Vec<Node> = pods
-        .iter()
-        .zip(&all_ports)
-        .map(|(pod, ports)| Node::start(pod, &args, etc.path(), extra, *ports))
-        .collect();
-    let clients: Vec<DaemonClient> = nodes.iter().map(|n| n.client(n.ports.rpc, None)).collect();
+    let Started {
+        ports: all_ports,
+        mut nodes,
+        clients,
+        etc: _etc,
+    } = start_network(&args, &secret, &pods, "test");
 
     // Every node's outgoing peers are exactly the others' P2P ports: monerod read
     // its own per-pod file, every add-exclusive-node line of it, and nothing else.
@@ -572,6 +598,139 @@ async fn network_per_pod_configs_form_a_closed_mesh_that_syncs() {
         assert!(info.synchronized);
         assert_eq!(info.height, 6);
     }
+
+    for mut n in nodes {
+        n.process.stop(Duration::from_secs(20));
+        assert!(!n.process.is_running(), "{} stopped", n.pod);
+    }
+}
+
+/// A 5-node Ring with blocks on a schedule and `readyAtHeight`, from the
+/// rendered per-pod files: each node connects to exactly its two neighbours,
+/// node 0's lab file (run by monero-exporter's lab mode, in this process)
+/// makes a block a second, every node reaches the height, and the status the
+/// operator computes from what the nodes report is Ready, with the topology
+/// matched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ring_makes_blocks_on_its_schedule_and_is_ready_at_its_height() {
+    if skip_unless_installed(&[("monerod", "monero")]) {
+        return;
+    }
+    if !monerod_at_least(&[0, 18]) {
+        eprintln!(
+            "SKIPPED: monerod 0.17 allows one connection per address; a loopback ring needs 0.18"
+        );
+        return;
+    }
+    const N: usize = 5;
+    const READY_AT: u64 = 10;
+    let net: MoneroNetwork = serde_json::from_value(json!({
+        "apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork",
+        "metadata": {"name": "ring", "namespace": "test"},
+        "spec": {"replicas": N, "topology": {"type": "Ring"}, "readyAtHeight": READY_AT,
+                 "blocks": {"interval": "1s", "miners": [0]},
+                 "template": {"spec": {"network": "regtest", "monerod": {"args": ["--fixed-difficulty=1"]}}}}
+    }))
+    .unwrap();
+    let desired = build::network(&net, &release_ctx()).unwrap();
+    let args = monerod_container(&desired).args.unwrap();
+    let secret = config_secret(&desired, "ring-monerod");
+    let pods: Vec<String> = (0..N).map(|i| format!("ring-{i}")).collect();
+    let Started {
+        ports: all_ports,
+        mut nodes,
+        clients,
+        etc,
+    } = start_network(&args, &secret, &pods, "test");
+    let node_of_port: BTreeMap<String, String> = all_ports
+        .iter()
+        .zip(&pods)
+        .map(|(p, pod)| (p.p2p.to_string(), pod.clone()))
+        .collect();
+
+    // Each node's outgoing connections are its two ring neighbours.
+    let reported = async || {
+        let mut peers = BTreeMap::new();
+        for (pod, c) in pods.iter().zip(&clients) {
+            let conns = c.get_connections().await.map_err(|e| e.to_string())?;
+            let mut out: Vec<String> = conns
+                .connections
+                .iter()
+                .filter(|c| !c.incoming)
+                .filter_map(|c| node_of_port.get(&c.port).cloned())
+                .collect();
+            out.sort();
+            peers.insert(pod.clone(), out);
+        }
+        Ok::<_, String>(peers)
+    };
+    wait_for(
+        "every node to connect to its two neighbours",
+        &mut nodes,
+        async || {
+            let peers = reported().await?;
+            if peers == desired.peers {
+                Ok(())
+            } else {
+                Err(format!("{peers:?}"))
+            }
+        },
+    )
+    .await;
+
+    // Node 0's lab file: a block a second, no restart needed.
+    let lab = etc.path().join("ring-0.lab.json");
+    let lab_client = nodes[0].client(nodes[0].ports.rpc, None);
+    let mining = tokio::spawn(monero_exporter::lab::run(lab_client, lab));
+    wait_for("every node at readyAtHeight", &mut nodes, async || {
+        let mut seen = Vec::new();
+        for c in &clients {
+            seen.push(c.get_height().await.map_err(|e| e.to_string())?.height);
+        }
+        if seen.iter().all(|h| *h >= READY_AT) {
+            Ok(())
+        } else {
+            Err(format!("{seen:?}"))
+        }
+    })
+    .await;
+    mining.abort();
+
+    // The operator's status from what the nodes report.
+    let mut rows = Vec::new();
+    for (pod, c) in pods.iter().zip(&clients) {
+        let info = c.get_info().await.unwrap();
+        let observed = monero_reconciler::controller::status::Observed {
+            height: Some(info.height),
+            target_height: Some(info.height),
+            synchronized: Some(info.synchronized),
+            ..Default::default()
+        };
+        rows.push((pod.clone(), true, Some(observed)));
+    }
+    let status = monero_reconciler::controller::status::compute(
+        monero_reconciler::controller::status::StatusInput {
+            generation: Some(1),
+            desired: N as i32,
+            selector: desired.selector.clone(),
+            pods: rows,
+            network: true,
+            peers: reported().await.unwrap(),
+            expected_peers: desired.peers.clone(),
+            ready_at_height: Some(READY_AT),
+            now: k8s_openapi::jiff::Timestamp::now(),
+            ..Default::default()
+        },
+    );
+    for (type_, want) in [
+        ("Ready", "True"),
+        ("TopologyMatches", "True"),
+        ("Connected", "True"),
+    ] {
+        let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap();
+        assert_eq!(c.status, want, "{type_}: {}", c.message);
+    }
+    assert_eq!(status.nodes[0].peers.as_deref(), Some("1,4"));
 
     for mut n in nodes {
         n.process.stop(Duration::from_secs(20));

@@ -2059,6 +2059,93 @@ mod rollouts {
     }
 }
 
+mod networks {
+    //! A research network's status on the mocked server: each node's
+    //! connections, reported by its lab sidecar as IPs, named after the pods
+    //! and node Services they belong to and compared with the topology.
+    use super::*;
+    use common::fakeapi::PeersProbe;
+
+    #[tokio::test]
+    async fn reported_connections_become_node_names_and_are_compared_with_the_topology() {
+        let (client, api) = FakeApi::start();
+        let probe = Arc::new(PeersProbe::default());
+        // Every reconcile polls: no reuse window.
+        let config = Config {
+            status_interval: Duration::ZERO,
+            ..Config::default()
+        };
+        let st = State::new(
+            client,
+            config,
+            Metrics::new().unwrap(),
+            probe.clone(),
+            "test-0".into(),
+        );
+        create(
+            &api,
+            "moneronetworks",
+            json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork", "metadata": {"name": "ring"},
+                   "spec": {"replicas": 4, "topology": {"type": "Ring"}, "template": {"spec": {"network": "regtest"}}}}),
+        );
+        reconcile_latest::<MoneroNetwork>(&api, &st, "ring")
+            .await
+            .unwrap();
+        let pod_ip = |i: usize| format!("10.1.0.{}", i + 1);
+        let svc_ip = |i: usize| format!("10.96.0.{}", i + 1);
+        for i in 0..4 {
+            let name = format!("ring-{i}");
+            add_pod(&api, &name, "ring", "monerod", true);
+            edit(&api, &format!("/api/v1/namespaces/{NS}/pods/{name}"), |p| {
+                p["status"]["podIP"] = json!(pod_ip(i));
+            });
+            edit(
+                &api,
+                &format!("/api/v1/namespaces/{NS}/services/{name}"),
+                |s| {
+                    s["spec"]["clusterIP"] = json!(svc_ip(i));
+                },
+            );
+            // Its left neighbour connected in (from its pod), it reached its right one's Service.
+            let (left, right) = ((i + 3) % 4, (i + 1) % 4);
+            probe
+                .peers
+                .lock()
+                .unwrap()
+                .insert(pod_ip(i), vec![pod_ip(left), svc_ip(right)]);
+        }
+        reconcile_latest::<MoneroNetwork>(&api, &st, "ring")
+            .await
+            .unwrap();
+        let status = || api.get(&cr_path("moneronetworks", "ring")).unwrap()["status"].clone();
+        let s = status();
+        assert_eq!(s["nodes"][0]["peers"], "1,3");
+        assert_eq!(s["nodes"][2]["peers"], "1,3");
+        assert_eq!(condition(&s, "TopologyMatches")["status"], "True");
+        assert_eq!(condition(&s, "Connected")["status"], "True");
+
+        // ring-0 now also reaches ring-2, and someone outside the network.
+        probe.peers.lock().unwrap().insert(
+            pod_ip(0),
+            vec![pod_ip(3), svc_ip(1), svc_ip(2), "198.51.100.4".into()],
+        );
+        reconcile_latest::<MoneroNetwork>(&api, &st, "ring")
+            .await
+            .unwrap();
+        let s = status();
+        assert_eq!(s["nodes"][0]["peers"], "1-3,198.51.100.4");
+        let t = condition(&s, "TopologyMatches");
+        assert_eq!(
+            (t["status"].as_str(), t["reason"].as_str()),
+            (Some("False"), Some("Differs"))
+        );
+        assert_eq!(
+            t["message"],
+            "ring-0 also has 198.51.100.4; ring-0 also has ring-2"
+        );
+    }
+}
+
 mod fleet {
     //! Fleet operations against the mocked server: stalled replicas
     //! restarted, a ban list read from a ConfigMap, each replica's public

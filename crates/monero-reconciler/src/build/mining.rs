@@ -348,6 +348,7 @@ pub fn mining_set(set: &MoneroMiningNodeSet, ctx: &Context) -> Result<Desired, I
     Ok(Desired {
         children,
         selector: owner.selector_string(XMRIG_WORKLOAD),
+        peers: BTreeMap::new(),
     })
 }
 

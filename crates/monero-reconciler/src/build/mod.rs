@@ -4,6 +4,7 @@
 //! by field and printed by `monero-operator render`.
 
 mod anon;
+mod graph;
 mod limits;
 mod meta;
 mod mining;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use anon::{MONEROD_CONFIG, generated_identities, identity_secret_name};
+pub use graph::Graph;
 pub use limits::{
     CONFIG_SECRET_BYTES, MAX_ANNOTATION_BYTES, MAX_CONFIG_SECRETS, MAX_OBJECT_BYTES,
     MAX_SECRET_BYTES,
@@ -169,6 +171,9 @@ pub struct Desired {
     pub children: Vec<Child>,
     /// The pods' label selector, for the status and the scale subresource.
     pub selector: String,
+    /// A network's nodes' peers by pod name, as its topology says (empty
+    /// for other kinds): what status compares the reported peers with.
+    pub peers: BTreeMap<String, Vec<String>>,
 }
 
 impl Desired {

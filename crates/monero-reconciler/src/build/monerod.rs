@@ -22,6 +22,9 @@ pub const CONFIG_DIR: &str = "/etc/monerod";
 pub const LOGIN_FILE_KEY: &str = "rpc-login";
 /// The config Secret's key holding the ban list, cleaned of comments.
 pub const BAN_LIST_KEY: &str = "ban-list.txt";
+/// The end of each network node's lab file in the config Secret
+/// (`<pod>.lab.json`): what its exporter sidecar does in the pod.
+pub const LAB_SUFFIX: &str = "lab.json";
 /// `--rpc-max-connections-per-private-ip` when nothing else is asked: as many
 /// as monerod allows in all (its default), since in a cluster one private
 /// address (kube-proxy's translation, an ingress, the Tor sidecar on the
@@ -60,6 +63,8 @@ pub(super) fn config_files(spec: &Spec<'_>, cluster_domain: &str) -> ConfigFiles
             for i in 0..spec.replicas {
                 let peers = peer_lines(spec, i, cluster_domain);
                 files.insert(per_pod(i), format!("{shared}{peers}"));
+                let lab = format!("{}.{LAB_SUFFIX}", pod_name(spec.owner, i));
+                files.insert(lab, lab_file(spec, i));
             }
         }
         (NodeKind::NodeSet, Some(base)) => {
@@ -78,7 +83,9 @@ pub(super) fn config_files(spec: &Spec<'_>, cluster_domain: &str) -> ConfigFiles
     if let Some(list) = &spec.ban_list {
         files.insert(BAN_LIST_KEY.into(), list.clone());
     }
+    // The exporter re-reads its lab file: a new schedule restarts nobody.
     let mut hashed: BTreeMap<String, String> = files.clone();
+    hashed.retain(|k, _| !k.ends_with(LAB_SUFFIX));
     if let (NodeKind::NodeSet, Some(base)) = (spec.kind, spec.node_port_base()) {
         // Every `.conf` here is a pod's own file.
         hashed.retain(|k, _| !k.ends_with(".conf"));
@@ -89,10 +96,34 @@ pub(super) fn config_files(spec: &Spec<'_>, cluster_domain: &str) -> ConfigFiles
     ConfigFiles { files, hash }
 }
 
-/// Node `i`'s exclusive peers: every other node, by its Service name.
+/// Node `i`'s lab file: its part of the block schedule, or nothing to do.
+fn lab_file(spec: &Spec<'_>, i: i32) -> String {
+    let mine = spec.blocks.filter(|b| b.miners.contains(&i)).map(|b| {
+        serde_json::json!({
+            "everySeconds": monero_crd::parse_duration(&b.interval).unwrap_or(30),
+            "blocks": b.blocks_per_round,
+            "address": b.address,
+        })
+    });
+    let lab = match mine {
+        Some(m) => serde_json::json!({ "mine": m }),
+        None => serde_json::json!({}),
+    };
+    format!("{lab}\n")
+}
+
+/// Node `i`'s exclusive peers, by their Service names: its neighbours in the
+/// network's graph (every other node without one).
 fn peer_lines(spec: &Spec<'_>, i: i32, cluster_domain: &str) -> String {
-    (0..spec.replicas)
-        .filter(|j| *j != i)
+    let peers: Vec<i32> = match &spec.graph {
+        Some(g) => g
+            .neighbours(usize::try_from(i).unwrap_or(usize::MAX))
+            .filter_map(|j| i32::try_from(j).ok())
+            .collect(),
+        None => (0..spec.replicas).filter(|j| *j != i).collect(),
+    };
+    peers
+        .into_iter()
         .map(|j| {
             format!(
                 "add-exclusive-node={}:{}\n",

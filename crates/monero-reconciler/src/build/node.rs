@@ -28,14 +28,15 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use monero_crd::{
-    Clearnet, MoneroNetwork, MoneroNodeSet, Network, NodeSpec, PerReplicaType, Ports, Readiness,
-    UpdateStrategy, ZmqPub,
+    Blocks, Clearnet, MoneroNetwork, MoneroNodeSet, Network, NodeSpec, PerReplicaType, Ports,
+    Readiness, Topology, TopologyType, UpdateStrategy, ZmqPub, parse_duration,
 };
 
+use super::graph::Graph;
 use super::limits::{self, check_annotation_size, check_labels, check_sizes, config_volume};
 use super::monerod::{
-    CONFIG_DIR, DATA_DIR, LOGIN_FILE_KEY, base_config_file, clean_ban_list, config_files,
-    monerod_args,
+    CONFIG_DIR, DATA_DIR, LAB_SUFFIX, LOGIN_FILE_KEY, base_config_file, clean_ban_list,
+    config_files, monerod_args,
 };
 use super::pod::{
     EXPORTER_PORT, anti_affinity, apply_overrides, container_security, exporter_container,
@@ -136,7 +137,7 @@ pub fn network(net: &MoneroNetwork, ctx: &Context) -> Result<Desired, InvalidSpe
         .as_ref()
         .map(|m| (&m.labels, &m.annotations));
     let node = &net.spec.template.spec.node;
-    let spec = check(
+    let mut spec = check(
         &owner,
         NodeKind::Network,
         net.spec.replicas,
@@ -144,7 +145,60 @@ pub fn network(net: &MoneroNetwork, ctx: &Context) -> Result<Desired, InvalidSpe
         extra,
         ctx,
     )?;
+    spec.graph = Some(peer_graph(&owner, &net.spec.topology, net.spec.replicas)?);
+    spec.blocks = net.spec.blocks.as_ref();
+    check_blocks(&spec)?;
     build(&spec, &net.spec.update_strategy, ctx)
+}
+
+/// Blocks are made by the exporter sidecar, on nodes that exist.
+fn check_blocks(spec: &Spec<'_>) -> Result<(), InvalidSpec> {
+    let Some(b) = spec.blocks else {
+        return Ok(());
+    };
+    if !spec.node.exporter.enabled {
+        return Err(invalid(
+            spec.owner,
+            "spec.blocks",
+            "blocks are made by the exporter sidecar, which spec.template.spec.exporter.enabled turns off",
+        ));
+    }
+    if let Some(m) = b.miners.iter().find(|m| **m < 0 || **m >= spec.replicas) {
+        return Err(invalid(
+            spec.owner,
+            "spec.blocks.miners",
+            format!("{m} is not a node (0 to {})", spec.replicas - 1),
+        ));
+    }
+    if parse_duration(&b.interval).is_none_or(|s| s == 0) {
+        return Err(invalid(
+            spec.owner,
+            "spec.blocks.interval",
+            "must be a positive number with s, m or h",
+        ));
+    }
+    Ok(())
+}
+
+/// A network's peer graph, from `spec.topology`.
+fn peer_graph(owner: &Owner, t: &Topology, replicas: i32) -> Result<Graph, InvalidSpec> {
+    let n = usize::try_from(replicas).unwrap_or(0);
+    let field = |f: &str| format!("spec.topology.{f}");
+    let graph = match t.type_ {
+        TopologyType::FullMesh => Ok(Graph::full_mesh(n)),
+        TopologyType::Ring => Ok(Graph::ring(n)),
+        TopologyType::Star => {
+            let hub = usize::try_from(t.hub.unwrap_or(0)).unwrap_or(usize::MAX);
+            Graph::star(n, hub).map_err(|m| (field("hub"), m))
+        }
+        TopologyType::RandomRegular => {
+            let degree = usize::try_from(t.degree.unwrap_or(0)).unwrap_or(0);
+            let seed = u64::try_from(t.seed).unwrap_or(0);
+            Graph::random_regular(n, degree, seed).map_err(|m| (field("degree"), m))
+        }
+        TopologyType::Edges => Graph::from_edges(n, &t.edges).map_err(|m| (field("edges"), m)),
+    };
+    graph.map_err(|(f, m)| invalid(owner, &f, m))
 }
 
 type ExtraMeta<'a> = Option<(&'a BTreeMap<String, String>, &'a BTreeMap<String, String>)>;
@@ -168,6 +222,10 @@ pub(super) struct Spec<'a> {
     pub login: Option<(String, String)>,
     /// The ban list from the user's ConfigMap, cleaned.
     pub ban_list: Option<String>,
+    /// A network's peer graph (`spec.topology`).
+    pub graph: Option<Graph>,
+    /// A network's block schedule (`spec.blocks`).
+    pub blocks: Option<&'a Blocks>,
 }
 
 impl Spec<'_> {
@@ -218,6 +276,8 @@ fn check<'a>(
         version: monerod_version(node, ctx),
         login: None,
         ban_list: None,
+        graph: None,
+        blocks: None,
     };
     check_clearnet(&spec)?;
     check_per_replica(&spec)?;
@@ -397,7 +457,19 @@ fn build(
     Ok(Desired {
         children,
         selector: owner.selector_string(MONEROD_WORKLOAD),
+        peers: expected_peers(spec),
     })
+}
+
+/// Each network node's peers by pod name, as the graph says.
+fn expected_peers(spec: &Spec<'_>) -> BTreeMap<String, Vec<String>> {
+    let Some(g) = &spec.graph else {
+        return BTreeMap::new();
+    };
+    let name = |i: usize| pod_name(spec.owner, i32::try_from(i).unwrap_or(i32::MAX));
+    (0..g.len())
+        .map(|i| (name(i), g.neighbours(i).map(name).collect()))
+        .collect()
 }
 
 fn stateful_set(
@@ -692,12 +764,23 @@ fn exporter(spec: &Spec<'_>, ctx: &Context) -> Container {
     if node.readiness == Readiness::RpcAnswers || spec.net == Network::Regtest {
         eargs.push("--ready-allow-unsynced".into());
     }
-    exporter_container(
+    let lab = spec.kind == NodeKind::Network;
+    if lab {
+        // The node's own file: blocks to make, and /peers for the status.
+        eargs.push(format!(
+            "--lab-config={CONFIG_DIR}/$(POD_NAME).{LAB_SUFFIX}"
+        ));
+    }
+    let mut c = exporter_container(
         &node.exporter,
         ctx,
         eargs,
         vec![mount("config", CONFIG_DIR, true)],
-    )
+    );
+    if lab {
+        c.env = Some(vec![field_env("POD_NAME", "metadata.name")]);
+    }
+    c
 }
 
 /// Default volume size by network and pruning, with headroom for a year of growth.

@@ -244,6 +244,10 @@ pub trait Managed:
     fn stall_timeout(&self) -> Option<&str> {
         None
     }
+    /// `spec.readyAtHeight`: Ready waits for every node to get there.
+    fn ready_at_height(&self) -> Option<u64> {
+        None
+    }
     /// The monerod release the pods' flags are made for, for the status.
     fn monerod_version(&self, ctx: &build::Context) -> Option<String> {
         self.node()
@@ -291,6 +295,9 @@ impl Managed for MoneroNetwork {
     }
     fn build(&self, ctx: &build::Context) -> Result<Desired, InvalidSpec> {
         build::network(self, ctx)
+    }
+    fn ready_at_height(&self) -> Option<u64> {
+        self.spec.ready_at_height
     }
     fn node(&self) -> Option<&monero_crd::NodeSpec> {
         Some(&self.spec.template.spec.node)

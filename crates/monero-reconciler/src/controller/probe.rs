@@ -22,6 +22,9 @@ pub struct ProbeTarget {
     pub login: Option<(String, String)>,
     /// The replica is an xmrig miner: only its exporter is read.
     pub xmrig: bool,
+    /// Read the replica's connections from its exporter's `/peers` (a
+    /// network node's lab mode).
+    pub peers: bool,
 }
 
 /// Reads a replica. A trait so the reconcile tests can run without pods.
@@ -78,8 +81,37 @@ impl Probe for RpcProbe {
             if t.exporter {
                 read_metrics(&http, &t.ip, &mut o).await;
             }
+            if t.exporter && t.peers {
+                read_peers(&http, &t.ip, &mut o).await;
+            }
             o
         })
+    }
+}
+
+/// Reads the lab sidecar's `/peers` (the addresses of the node's connections).
+async fn read_peers(http: &reqwest::Client, ip: &str, o: &mut Observed) {
+    let url = format!("http://{ip}:{}/peers", crate::build::EXPORTER_PORT);
+    let peers = async {
+        let r = http.get(&url).send().await?.error_for_status()?;
+        r.json::<Vec<monero_exporter_peer::Peer>>().await
+    };
+    match peers.await {
+        Ok(list) => o.peer_ips = Some(list.into_iter().map(|p| p.ip).collect()),
+        Err(e) => {
+            o.message.get_or_insert(format!("exporter /peers: {e}"));
+        }
+    }
+}
+
+/// What `/peers` answers (monero-exporter's lab mode), read here without
+/// depending on the exporter crate.
+mod monero_exporter_peer {
+    /// One connection.
+    #[derive(serde::Deserialize)]
+    pub struct Peer {
+        /// The peer's IP address.
+        pub ip: String,
     }
 }
 

@@ -48,6 +48,8 @@ pub(super) struct Parts {
     pub rollout: Option<RolloutStatus>,
     pub updated: Option<i32>,
     pub p2p: BTreeMap<String, String>,
+    pub peers: BTreeMap<String, Vec<String>>,
+    pub expected_peers: BTreeMap<String, Vec<String>>,
     pub monerod_version: Option<String>,
 }
 
@@ -57,16 +59,18 @@ pub(super) async fn write<K: Managed>(
     state: &State,
     report: Report<'_>,
 ) -> Result<bool, Error> {
-    let (pods, versions, p2p) = observe(obj, state, report.desired, report.ctx).await?;
+    let seen = observe(obj, state, report.desired, report.ctx).await?;
     let parts = Parts {
-        p2p,
+        p2p: seen.p2p,
+        peers: seen.peers,
+        expected_peers: report.desired.peers.clone(),
         monerod_version: obj.monerod_version(report.ctx),
         selector: report.desired.selector.clone(),
-        pods,
+        pods: seen.rows,
         blocked: report.blocked,
         ids: report.ids.clone(),
         extra: report.extra,
-        versions,
+        versions: seen.versions,
         rollout: report.rollout.map(|d| d.status.clone()),
         updated: report.rollout.and_then(|d| d.updated),
     };
@@ -83,7 +87,7 @@ async fn observe<K: Managed>(
     state: &State,
     desired: &Desired,
     ctx: &build::Context,
-) -> Result<(Vec<Row>, Versions, BTreeMap<String, String>), Error> {
+) -> Result<Seen, Error> {
     let items = list_pods(obj, state, &desired.selector).await?;
     let p2p = p2p_addresses(obj, state, desired, &items).await?;
     let key = object_key(obj);
@@ -96,12 +100,76 @@ async fn observe<K: Managed>(
     let results = futures::future::join_all(probes).await;
     remember(state, key, since, &items, &results);
     let versions = items.iter().map(|p| (p.name_any(), version(p))).collect();
-    let rows = items
+    let rows: Vec<Row> = items
         .iter()
         .zip(results)
         .map(|(p, o)| (p.name_any(), status::pod_ready(p), o))
         .collect();
-    Ok((rows, versions, p2p))
+    let peers = peer_names(obj, state, desired, &items, &rows).await?;
+    Ok(Seen {
+        rows,
+        versions,
+        p2p,
+        peers,
+    })
+}
+
+/// What observing the pods found.
+struct Seen {
+    rows: Vec<Row>,
+    versions: Versions,
+    p2p: BTreeMap<String, String>,
+    peers: BTreeMap<String, Vec<String>>,
+}
+
+/// Each network node's connections as node names: an incoming connection
+/// comes from a pod's IP, an outgoing one goes to a node Service's cluster
+/// IP (the name in `add-exclusive-node`). An address that is neither stays
+/// as it is.
+async fn peer_names<K: Managed>(
+    obj: &K,
+    state: &State,
+    desired: &Desired,
+    pods: &[Pod],
+    rows: &[Row],
+) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    if desired.peers.is_empty()
+        || rows
+            .iter()
+            .all(|(_, _, o)| o.as_ref().and_then(|o| o.peer_ips.as_ref()).is_none())
+    {
+        return Ok(BTreeMap::new());
+    }
+    let mut by_ip: BTreeMap<String, String> = pods
+        .iter()
+        .filter_map(|p| Some((pod_ip(p)?, p.name_any())))
+        .collect();
+    let ns = obj.namespace().unwrap_or_else(|| "default".into());
+    for node in desired.peers.keys() {
+        let svc = match state.caches() {
+            Some(c) => caches::get(&c.services, &ns, node).map(|s| s.as_ref().clone()),
+            None => Api::<Service>::namespaced(state.client.clone(), &ns)
+                .get_opt(node)
+                .await
+                .map_err(|e| Error::kube(format!("reading Service {ns}/{node}"), e))?,
+        };
+        if let Some(ip) = svc.and_then(|s| s.spec?.cluster_ip) {
+            by_ip.insert(ip, node.clone());
+        }
+    }
+    Ok(rows
+        .iter()
+        .filter_map(|(name, _, o)| {
+            let ips = o.as_ref()?.peer_ips.as_ref()?;
+            let mut names: Vec<String> = ips
+                .iter()
+                .map(|ip| by_ip.get(ip).cloned().unwrap_or_else(|| ip.clone()))
+                .collect();
+            names.sort();
+            names.dedup();
+            Some((name.clone(), names))
+        })
+        .collect())
 }
 
 /// Each replica's public P2P address, for a set with per-replica Services.
@@ -198,6 +266,7 @@ pub(super) fn probe_target<K: Managed>(
         exporter: obj.exporter(),
         login: obj.rpc_login(ctx),
         xmrig: K::MINERS,
+        peers: K::PEERED,
     }
 }
 
@@ -304,6 +373,9 @@ pub(super) async fn write_status<K: Managed>(
         rollout: parts.rollout,
         updated: parts.updated,
         p2p: parts.p2p,
+        peers: parts.peers,
+        expected_peers: parts.expected_peers,
+        ready_at_height: obj.ready_at_height(),
         monerod_version: parts.monerod_version,
         now: Timestamp::now(),
     });

@@ -29,6 +29,8 @@ pub struct Observed {
     pub shares_accepted: Option<u64>,
     /// Miners: rejected shares (from the exporter).
     pub shares_rejected: Option<u64>,
+    /// Networks: the IP addresses of the node's connections (its exporter's `/peers`).
+    pub peer_ips: Option<Vec<String>>,
     /// Why something could not be read.
     pub message: Option<String>,
 }
@@ -117,8 +119,9 @@ pub fn p2p_address(
     }
 }
 
-/// The inputs of a status computation.
-#[derive(Debug)]
+/// The inputs of a status computation. `Default` is a resource with nothing
+/// yet: no pods, no previous status, at the Unix epoch.
+#[derive(Debug, Default)]
 pub struct StatusInput<'a> {
     /// The status currently stored (for stable transition times).
     pub previous: Option<&'a SetStatus>,
@@ -150,6 +153,12 @@ pub struct StatusInput<'a> {
     pub updated: Option<i32>,
     /// Each replica's public P2P address, by pod name, where known.
     pub p2p: BTreeMap<String, String>,
+    /// Networks: each node's connections as node names, as it reports them.
+    pub peers: BTreeMap<String, Vec<String>>,
+    /// Networks: each node's peers as the topology asks.
+    pub expected_peers: BTreeMap<String, Vec<String>>,
+    /// Networks: Ready waits for every node to reach this height.
+    pub ready_at_height: Option<u64>,
     /// The monerod release the flags are made for, described.
     pub monerod_version: Option<String>,
     /// Now, for new transition times.
@@ -186,6 +195,7 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
                 image,
                 updated: latest.zip(revision.as_ref()).map(|(l, r)| l == r),
                 p2p_address: input.p2p.get(name).cloned(),
+                peers: input.peers.get(name).map(|p| ranges(p)),
                 onion_address: onion,
                 i2p_address: b32,
                 name: name.clone(),
@@ -236,18 +246,33 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
     let mut conditions = Vec::new();
     let blocked = input.blocked.as_ref();
     let all_ready = blocked.is_none() && ready == input.desired && replicas == input.desired;
-    let (reason, message) = match blocked {
-        Some(b) => (b.reason.as_str(), b.message.clone()),
-        None if all_ready => (
-            "AllReplicasReady",
-            format!("{ready}/{} replicas ready", input.desired),
-        ),
-        None => (
+    let below = input.ready_at_height.map(|h| {
+        let at = nodes
+            .iter()
+            .filter(|n| n.height.is_some_and(|x| x >= h))
+            .count();
+        (h, at)
+    });
+    let high_enough = below.is_none_or(|(_, at)| at as i32 == input.desired);
+    let (reason, message) = match (blocked, below) {
+        (Some(b), _) => (b.reason.as_str(), b.message.clone()),
+        (None, _) if !all_ready => (
             "ReplicasNotReady",
             format!("{ready}/{} replicas ready", input.desired),
         ),
+        (None, Some((h, at))) if !high_enough => (
+            "BelowReadyHeight",
+            format!(
+                "{at}/{} nodes at height {h} or above (spec.readyAtHeight)",
+                input.desired
+            ),
+        ),
+        (None, _) => (
+            "AllReplicasReady",
+            format!("{ready}/{} replicas ready", input.desired),
+        ),
     };
-    conditions.push(cond("Ready", all_ready, reason, message));
+    conditions.push(cond("Ready", all_ready && high_enough, reason, message));
     let (progressing, reason, message) = progress(&input, replicas, ready);
     conditions.push(cond("Progressing", progressing, reason, message));
     let degraded = blocked.is_some() || (replicas > 0 && ready == 0);
@@ -270,21 +295,10 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
             format!("{synced}/{} replicas synchronized", nodes.len()),
         ));
         if input.network {
-            // In a closed network each node should see every other one.
-            let want = (replicas - 1).max(0) as u64;
-            let connected = nodes.iter().all(|n| {
-                n.incoming_connections.unwrap_or(0) + n.outgoing_connections.unwrap_or(0) >= want
-            });
-            conditions.push(cond(
-                "Connected",
-                connected && replicas > 0,
-                if connected {
-                    "AllPeered"
-                } else {
-                    "MissingPeers"
-                },
-                format!("each node needs {want} peers"),
-            ));
+            conditions.push(connected(&input, &nodes, replicas, &cond));
+            if let Some(c) = topology_matches(&input, &nodes, &cond) {
+                conditions.push(c);
+            }
         }
     }
 
@@ -307,6 +321,123 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         rollout: input.rollout,
         monerod_version: input.monerod_version,
     }
+}
+
+/// In a closed network each node should have as many peers as its topology
+/// gives it (every other node in a full mesh): counted from the peers it
+/// reports, or from its connection counts where it reports none.
+fn connected(
+    input: &StatusInput<'_>,
+    nodes: &[ReplicaStatus],
+    replicas: i32,
+    cond: &impl Fn(&str, bool, &str, String) -> Condition,
+) -> Condition {
+    let full_mesh = (replicas - 1).max(0) as usize;
+    let want = |name: &str| input.expected_peers.get(name).map_or(full_mesh, Vec::len);
+    let have = |n: &ReplicaStatus| match input.peers.get(&n.name) {
+        Some(p) => p.len(),
+        None => {
+            (n.incoming_connections.unwrap_or(0) + n.outgoing_connections.unwrap_or(0)) as usize
+        }
+    };
+    let short: Vec<String> = nodes
+        .iter()
+        .filter(|n| have(n) < want(&n.name))
+        .map(|n| format!("{} has {} of {}", n.name, have(n), want(&n.name)))
+        .collect();
+    let ok = short.is_empty() && replicas > 0;
+    let message = if input.expected_peers.is_empty() {
+        format!("each node needs {full_mesh} peers")
+    } else if short.is_empty() {
+        "every node has as many peers as the topology gives it".into()
+    } else {
+        format!("peers missing: {}", clipped(&short))
+    };
+    let reason = if ok { "AllPeered" } else { "MissingPeers" };
+    cond("Connected", ok, reason, message)
+}
+
+/// Whether the graph the nodes report is the one the topology asks for:
+/// only once every node reports its peers.
+fn topology_matches(
+    input: &StatusInput<'_>,
+    nodes: &[ReplicaStatus],
+    cond: &impl Fn(&str, bool, &str, String) -> Condition,
+) -> Option<Condition> {
+    if input.expected_peers.is_empty() || nodes.is_empty() {
+        return None;
+    }
+    let mut differences = Vec::new();
+    for n in nodes {
+        let want: std::collections::BTreeSet<&String> = input
+            .expected_peers
+            .get(&n.name)
+            .into_iter()
+            .flatten()
+            .collect();
+        let have: std::collections::BTreeSet<&String> = input.peers.get(&n.name)?.iter().collect();
+        for missing in want.difference(&have) {
+            differences.push(format!("{} lacks {missing}", n.name));
+        }
+        for extra in have.difference(&want) {
+            differences.push(format!("{} also has {extra}", n.name));
+        }
+    }
+    let ok = differences.is_empty();
+    let (reason, message) = if ok {
+        (
+            "AsAsked",
+            "the nodes' peers are the topology's edges".to_string(),
+        )
+    } else {
+        ("Differs", clipped(&differences))
+    };
+    Some(cond("TopologyMatches", ok, reason, message))
+}
+
+/// Peers by index in ranges (`0-2,5`), then any that are no node as they are.
+pub fn ranges(peers: &[String]) -> String {
+    let mut indices: Vec<i32> = Vec::new();
+    let mut others: Vec<&str> = Vec::new();
+    for p in peers {
+        match crate::rollout::ordinal(p) {
+            Some(i) => indices.push(i),
+            None => others.push(p),
+        }
+    }
+    indices.sort_unstable();
+    indices.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut k = 0;
+    while k < indices.len() {
+        let start = indices[k];
+        while k + 1 < indices.len() && indices[k + 1] == indices[k] + 1 {
+            k += 1;
+        }
+        parts.push(if indices[k] == start {
+            start.to_string()
+        } else {
+            format!("{start}-{}", indices[k])
+        });
+        k += 1;
+    }
+    parts.extend(others.iter().map(|o| o.to_string()));
+    parts.join(",")
+}
+
+/// The first few items, and how many more.
+fn clipped(items: &[String]) -> String {
+    const SHOWN: usize = 6;
+    let mut out = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if items.len() > SHOWN {
+        out.push_str(&format!("; and {} more", items.len() - SHOWN));
+    }
+    out
 }
 
 /// The Progressing condition: a gated rollout says which replica it waits
@@ -366,18 +497,9 @@ mod tests {
             desired: 2,
             selector: "a=b".into(),
             pods,
-            blocked: None,
             network: true,
-            miners: false,
-            addresses: BTreeMap::new(),
-            rpc_onion: None,
-            extra: vec![],
-            versions: BTreeMap::new(),
-            rollout: None,
-            updated: None,
-            p2p: BTreeMap::new(),
-            monerod_version: None,
             now: Timestamp::from_second(now).unwrap(),
+            ..StatusInput::default()
         }
     }
 
@@ -554,6 +676,126 @@ mod tests {
             p2p_address(&lb, Some(&live), None).as_deref(),
             Some("node-1.example.org:18080")
         );
+    }
+
+    #[test]
+    fn peers_show_as_index_ranges() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            ranges(&names(&["n-3", "n-1", "n-2", "n-7", "n-5"])),
+            "1-3,5,7"
+        );
+        assert_eq!(ranges(&names(&["n-0", "10.0.0.9"])), "0,10.0.0.9");
+        assert_eq!(ranges(&[]), "");
+    }
+
+    fn ring_input(
+        peers: &[(&str, &[&str])],
+    ) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>) {
+        let to_map = |v: &[(&str, &[&str])]| {
+            v.iter()
+                .map(|(n, p)| (n.to_string(), p.iter().map(|s| s.to_string()).collect()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let expected = to_map(&[
+            ("n-0", &["n-1", "n-2"][..]),
+            ("n-1", &["n-0", "n-2"][..]),
+            ("n-2", &["n-0", "n-1"][..]),
+        ]);
+        (to_map(peers), expected)
+    }
+
+    #[test]
+    fn the_reported_graph_is_compared_with_the_topology() {
+        let pods = vec![
+            ("n-0".into(), true, obs(5, true, 2)),
+            ("n-1".into(), true, obs(5, true, 2)),
+            ("n-2".into(), true, obs(5, true, 2)),
+        ];
+        let (reported, expected) = ring_input(&[
+            ("n-0", &["n-1", "n-2"]),
+            ("n-1", &["n-0", "n-2"]),
+            ("n-2", &["n-0", "n-1"]),
+        ]);
+        let mut i = input(pods.clone(), None, 1);
+        i.desired = 3;
+        i.peers = reported;
+        i.expected_peers = expected.clone();
+        let s = compute(i);
+        assert_eq!(cond(&s, "TopologyMatches").status, "True");
+        assert_eq!(cond(&s, "Connected").status, "True");
+        assert_eq!(s.nodes[0].peers.as_deref(), Some("1-2"));
+        // n-2 lost n-0 and found 10.9.9.9: both named.
+        let (reported, _) = ring_input(&[
+            ("n-0", &["n-1", "n-2"]),
+            ("n-1", &["n-0", "n-2"]),
+            ("n-2", &["n-1", "10.9.9.9"]),
+        ]);
+        let mut i = input(pods.clone(), None, 1);
+        i.desired = 3;
+        i.peers = reported;
+        i.expected_peers = expected.clone();
+        let s = compute(i);
+        let t = cond(&s, "TopologyMatches");
+        assert_eq!((t.status.as_str(), t.reason.as_str()), ("False", "Differs"));
+        assert_eq!(t.message, "n-2 lacks n-0; n-2 also has 10.9.9.9");
+        // Until every node reports its peers, there is nothing to compare.
+        let mut i = input(pods, None, 1);
+        i.desired = 3;
+        i.expected_peers = expected;
+        let s = compute(i);
+        assert!(s.conditions.iter().all(|c| c.type_ != "TopologyMatches"));
+        assert_eq!(
+            cond(&s, "Connected").status,
+            "True",
+            "counted from in + out"
+        );
+    }
+
+    #[test]
+    fn a_ring_node_needs_two_peers_not_all() {
+        let (_, expected) = ring_input(&[]);
+        let mut i = input(
+            vec![
+                ("n-0".into(), true, obs(5, true, 2)),
+                ("n-1".into(), true, obs(5, true, 1)),
+                ("n-2".into(), true, obs(5, true, 2)),
+            ],
+            None,
+            1,
+        );
+        i.desired = 3;
+        i.expected_peers = expected;
+        let s = compute(i);
+        let c = cond(&s, "Connected");
+        assert_eq!(c.status, "False");
+        assert_eq!(c.message, "peers missing: n-1 has 1 of 2");
+    }
+
+    #[test]
+    fn ready_waits_for_every_node_to_reach_ready_at_height() {
+        let pods = |h: u64| {
+            vec![
+                ("n-0".to_string(), true, obs(h + 1, true, 1)),
+                ("n-1".to_string(), true, obs(h, true, 1)),
+            ]
+        };
+        let mut i = input(pods(99), None, 1);
+        i.ready_at_height = Some(100);
+        let s = compute(i);
+        let r = cond(&s, "Ready");
+        assert_eq!(
+            (r.status.as_str(), r.reason.as_str()),
+            ("False", "BelowReadyHeight")
+        );
+        assert_eq!(
+            r.message,
+            "1/2 nodes at height 100 or above (spec.readyAtHeight)"
+        );
+        let mut i = input(pods(100), Some(&s), 2);
+        i.ready_at_height = Some(100);
+        let s = compute(i);
+        assert_eq!(cond(&s, "Ready").status, "True");
     }
 
     #[test]

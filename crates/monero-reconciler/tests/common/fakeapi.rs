@@ -502,3 +502,27 @@ impl Probe for HeightProbe {
         })
     }
 }
+
+/// Answers a network node's peers: by pod IP, the IPs of its connections.
+#[derive(Default)]
+pub struct PeersProbe {
+    pub peers: Mutex<BTreeMap<String, Vec<String>>>,
+}
+
+impl Probe for PeersProbe {
+    fn observe(&self, t: ProbeTarget) -> BoxFuture<'static, Observed> {
+        let peer_ips = t
+            .peers
+            .then(|| self.peers.lock().unwrap().get(&t.ip).cloned())
+            .flatten();
+        Box::pin(async move {
+            Observed {
+                height: Some(7),
+                target_height: Some(7),
+                synchronized: Some(true),
+                peer_ips,
+                ..Observed::default()
+            }
+        })
+    }
+}
