@@ -32,9 +32,11 @@
 #      from a ConfigMap, ZMQ RPC and publisher), then the network upgraded from the first
 #      to the second through the sync gate (one node at a time, heights kept), halted by
 #      the third (the first node moved stops there, the others serve), resumed by a revert;
-#  11. a research MoneroNetwork: a Ring of 4 with blocks from node 0 every 2 s and
-#      readyAtHeight 15 becomes Ready only there, and its nodes report their ring
-#      neighbours (TopologyMatches);
+#  11. a research MoneroNetwork: a Ring of 4 with blocks from nodes 0 and 2 every 2 s
+#      and readyAtHeight 15 becomes Ready only there, and its nodes report their ring
+#      neighbours (TopologyMatches); partitioned in two halves at run time (no restart),
+#      both mining, the status says Forked naming the sides; healed with one miner left,
+#      one chain again and the other side's reorganization in status;
 #  12. deletes both and sees their children collected and their PVCs retained (the
 #      default retention), then removes the PVCs itself.
 # After each step, the operator's logs since that step began are checked (the way
@@ -461,7 +463,7 @@ metadata: {name: e2e-lab}
 spec:
   replicas: 4
   topology: {type: Ring}
-  blocks: {interval: 2s, miners: [0]}
+  blocks: {interval: 2s, miners: [0, 2]}
   readyAtHeight: 15
   template:
     spec:
@@ -475,6 +477,29 @@ check "every node reaches height 15 before Ready" bash -c "
 check "each node reports its two ring neighbours, by pod and Service (TopologyMatches)" until_true 120 bash -c "
   is moneronetwork/e2e-lab '{.status.conditions[?(@.type==\"TopologyMatches\")].status}' True &&
   is moneronetwork/e2e-lab '{.status.nodes[0].peers}' '1,3' && is moneronetwork/e2e-lab '{.status.nodes[2].peers}' '1,3'"
+forked() { jp moneronetwork/e2e-lab '{.status.conditions[?(@.type=="Forked")].status} {.status.conditions[?(@.type=="Forked")].message}'; }
+export -f forked
+kn patch moneronetwork/e2e-lab --type=merge -p '{"spec":{"partitions":[[0,1],[2,3]]}}' >/dev/null
+check "partitioned at run time: both halves mine and Forked names the two sides" until_true "$TIMEOUT" bash -c "
+  forked | grep -E '^True 2 chains at height [0-9]+: ' | grep 'e2e-lab-0, e2e-lab-1 on' | grep -q 'e2e-lab-2, e2e-lab-3 on'"
+check "no node restarted for the partition" bash -c "
+  [ \"\$(kn get pods -l app.kubernetes.io/instance=e2e-lab -o jsonpath='{.items[*].status.containerStatuses[*].restartCount}' | tr ' ' '\n' | sort -u)\" = 0 ]"
+# Still apart, only node 0 mines on, until its half is ahead: healed then, the other
+# half's chain is the shorter one and it alone reorganizes.
+kn patch moneronetwork/e2e-lab --type=merge -p '{"spec":{"blocks":{"miners":[0]}}}' >/dev/null
+heights() { jp moneronetwork/e2e-lab '{.status.nodes[0].height} {.status.nodes[2].height}'; }
+export -f heights
+until_true "$TIMEOUT" bash -c 'set -- $(heights); [ "${1:-0}" -gt $(( ${2:-0} + 2 )) ]' >/dev/null
+reorgs() { jp moneronetwork/e2e-lab '{range .status.nodes[*]}{.reorganizations}{" "}{end}'; }
+export -f reorgs
+before=$(reorgs)
+kn patch moneronetwork/e2e-lab --type=merge -p '{"spec":{"partitions":null}}' >/dev/null
+check "healed: one chain again; the half that fell behind reorganized onto it, the other did not" until_true "$TIMEOUT" bash -c "
+  forked | grep -q '^False one chain' || exit 1
+  b=($before) a=(\$(reorgs))
+  [ \$(( \${a[2]:-0} - \${b[2]:-0} )) -ge 1 ] && [ \$(( \${a[3]:-0} - \${b[3]:-0} )) -ge 1 ] &&
+  [ \$(( \${a[0]:-0} - \${b[0]:-0} )) -eq 0 ] && [ \$(( \${a[1]:-0} - \${b[1]:-0} )) -eq 0 ] &&
+  [ \"\$(jp moneronetwork/e2e-lab '{.status.nodes[2].lastReorganizationDepth}')\" -ge 1 ]"
 kn delete moneronetwork/e2e-lab --wait=false >/dev/null
 check "operator log after the research network" operator_log_clean
 

@@ -222,6 +222,10 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 100Mi, nodefs.available: "1%", imagefs.available: "1%"}
 serializeImagePulls: true
+# A changed Secret reaches the pods' volumes at the next pod sync: every 10 s here
+# instead of every minute, so that the e2e steps that change a network's lab files
+# (partitions) wait less.
+syncFrequency: 10s
 shutdownGracePeriod: 0s
 EOF
   log "kubelet, node $node_name at $node_ip"

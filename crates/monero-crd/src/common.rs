@@ -454,6 +454,13 @@ pub struct ReplicaStatus {
     /// Miners: shares the pool rejected since xmrig started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shares_rejected: Option<u64>,
+    /// Networks: chain reorganizations the node went through since its lab
+    /// sidecar started (after a partition heals, the side whose chain lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorganizations: Option<u64>,
+    /// Networks: how many blocks the last reorganization replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reorganization_depth: Option<u64>,
     /// Why the replica could not be read, when it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -94,6 +94,15 @@ pub struct MoneroNetworkSpec {
     /// through its unrestricted RPC. Changing it restarts nothing. Off when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocks: Option<Blocks>,
+    /// Groups of node indices that cannot see each other, for as long as
+    /// this is set: each node's lab sidecar bans (monerod's `set_bans`) the
+    /// nodes of every other group, at run time, without a restart. The nodes
+    /// no group names form one more group. Removing it heals the network, and
+    /// the sides' chains compete: status shows the fork while it lasts
+    /// (`Forked`) and each node's reorganizations after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 256)))]
+    pub partitions: Vec<Vec<i32>>,
     /// The network is Ready only once every node is at or above this height,
     /// so that a CI job can `kubectl wait --for=condition=Ready` and start.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -35,6 +35,8 @@ pub struct Options {
     pub timeout: Duration,
     /// `/ready` answers 200 for a node that answers but is not synchronized yet.
     pub ready_allow_unsynced: bool,
+    /// More metrics served with every scrape (lab mode's).
+    pub extra: Option<Registry>,
 }
 
 impl Default for Options {
@@ -42,6 +44,7 @@ impl Default for Options {
         Options {
             timeout: Duration::from_secs(5),
             ready_allow_unsynced: false,
+            extra: None,
         }
     }
 }
@@ -178,6 +181,9 @@ impl Exporter {
         build_info(&mut families);
         let mut all = families.into_vec();
         all.extend(self.inner.own.gather());
+        if let Some(extra) = &self.inner.options.extra {
+            all.extend(extra.gather());
+        }
         encode(&all)
     }
 

@@ -63,8 +63,9 @@ struct Args {
     xmrig_access_token_file: Option<PathBuf>,
 
     /// Lab mode, for a MoneroNetwork node: a JSON file saying what to do in the pod
-    /// (`{"mine": {"everySeconds": 30, "blocks": 1, "address": "4..."}}`), read again
-    /// before every round, and `/peers` served (the node's connections).
+    /// (`{"mine": {"everySeconds": 30, "blocks": 1, "address": "4..."}, "partition":
+    /// {"network": [...], "ban": [...]}}`), read again every second; the chain watched
+    /// (reorganizations, block propagation) and `/lab` served.
     #[arg(
         long,
         env = "MONERO_EXPORTER_LAB_CONFIG",
@@ -187,22 +188,28 @@ async fn main() -> Result<()> {
     let client = builder
         .build()
         .with_context(|| format!("--monerod-address {:?}", args.monerod_address))?;
+    let lab = match &args.lab_config {
+        Some(path) => {
+            // Read now to fail fast on a bad file; read again at every tick.
+            lab::read_config(path).context("--lab-config")?;
+            Some(lab::Lab::new(client.clone())?)
+        }
+        None => None,
+    };
     let exporter = Exporter::new(
         client,
         Options {
             timeout: args.timeout,
             ready_allow_unsynced: args.ready_allow_unsynced,
+            extra: lab.as_ref().map(lab::Lab::registry),
         },
     )?;
 
     let what = format!("monerod at {}", exporter.client().address());
-    let client = exporter.client().clone();
     let mut router = exporter.router();
-    if let Some(path) = args.lab_config {
-        // Read now to fail fast on a bad file; read again before every round.
-        lab::read_config(&path).context("--lab-config")?;
-        router = router.merge(lab::routes(client.clone()));
-        tokio::spawn(lab::run(client, path));
+    if let (Some(lab), Some(path)) = (lab, args.lab_config) {
+        router = router.merge(lab::routes(lab.clone()));
+        tokio::spawn(lab.run(path));
     }
     serve(args.listen, router, &what).await
 }

@@ -329,7 +329,7 @@ fn every_flag_reads_its_environment_variable() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn lab_mode_mines_on_the_schedule_its_file_says_and_lists_peers() {
+async fn lab_mode_mines_on_the_schedule_its_file_says_and_watches_the_chain() {
     let daemon = Monerod::start_default().unwrap();
     let client = DaemonClient::builder(daemon.rpc_url()).build().unwrap();
     let tmp = TempDir::new("lab").unwrap();
@@ -367,9 +367,24 @@ async fn lab_mode_mines_on_the_schedule_its_file_says_and_lists_peers() {
     )
     .await
     .unwrap();
-    // /peers: an offline node has none, and says so in JSON.
-    let (status, body) = http_get(exporter.port, "/peers").unwrap();
-    assert_eq!((status, body.trim()), (200, "[]"));
+    // /lab: an offline node has no peers; the chain watch saw the blocks come,
+    // one after the other, and no reorganization.
+    let (status, body) = http_get(exporter.port, "/lab").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["peers"], serde_json::json!([]));
+    assert!(
+        report["chain"]["height"].as_u64().unwrap() >= before + 9,
+        "{report}"
+    );
+    assert_eq!(report["chain"]["reorganizations"], 0);
+    let text = scrape(exporter.port);
+    promtool_accepts(&text);
+    assert_eq!(value(&text, "monero_reorganizations_total"), 0.0);
+    assert!(
+        value(&text, "monero_block_propagation_seconds_count") >= 1.0,
+        "{text}"
+    );
 }
 
 #[test]
@@ -383,9 +398,10 @@ fn lab_mode_refuses_a_file_it_cannot_use_and_serves_no_peers_without_it() {
     assert!(e.contains("--lab-config") && e.contains("lab.json"), "{e}");
     let e = fails_with(&["--lab-config", "/nonexistent/lab.json", "--listen", &listen]);
     assert!(e.contains("/nonexistent/lab.json"), "{e}");
-    // Without lab mode, a node's peers are not served.
+    // Without lab mode, a node's peers are not served, and there are no lab metrics.
     let daemon = Monerod::start_default().unwrap();
     let exporter = start_exporter(&daemon.rpc_url(), &[]);
-    let (status, _) = http_get(exporter.port, "/peers").unwrap();
+    let (status, _) = http_get(exporter.port, "/lab").unwrap();
     assert_eq!(status, 404);
+    assert!(!scrape(exporter.port).contains("monero_reorganizations_total"));
 }

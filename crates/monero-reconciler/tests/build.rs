@@ -1805,6 +1805,8 @@ fn every_object_fits_the_api_server_at_the_crds_maximum() {
             p2p_address: (!miner).then(|| format!("[2001:db8:{i:x}::1234:5678:9abc]:65535")),
             // A full mesh's peers: every index but the node's own.
             peers: (!miner).then(|| format!("0-{},{}-{}", i.saturating_sub(1), i + 1, n - 1)),
+            reorganizations: (!miner).then_some(u64::MAX),
+            last_reorganization_depth: (!miner).then_some(u64::MAX),
             image: Some(format!(
                 "registry.example.com/monero/{}:v0.18.4.0",
                 "m".repeat(20)
@@ -2338,10 +2340,10 @@ fn blocks_are_made_by_the_miners_exporters_and_a_new_schedule_restarts_nobody() 
     )
     .unwrap();
     assert_eq!(
-        lab_file(&d, 0),
-        json!({"mine": {"everySeconds": 120, "blocks": 3, "address": monero_crd::PUBLIC_TEST_ADDRESS}})
+        lab_file(&d, 0)["mine"],
+        json!({"everySeconds": 120, "blocks": 3, "address": monero_crd::PUBLIC_TEST_ADDRESS})
     );
-    assert_eq!(lab_file(&d, 1), json!({}));
+    assert_eq!(lab_file(&d, 1).get("mine"), None);
     assert_eq!(lab_file(&d, 2)["mine"]["everySeconds"], 120);
     let exporter = container(&d, "exporter");
     assert!(
@@ -2354,11 +2356,11 @@ fn blocks_are_made_by_the_miners_exporters_and_a_new_schedule_restarts_nobody() 
     assert_eq!(exporter.env.as_ref().unwrap()[0].name, "POD_NAME");
     // Another schedule: the files change, the pods do not roll.
     let other = build_any(net_named(spec(json!({"interval": "10s"}))), &ctx()).unwrap();
-    assert_eq!(lab_file(&other, 2), json!({}));
+    assert_eq!(lab_file(&other, 2).get("mine"), None);
     assert_eq!(hash(&d), hash(&other));
     // No schedule: every node's file says nothing to do.
     let none = build_any(net_named(json!({"replicas": 2})), &ctx()).unwrap();
-    assert_eq!(lab_file(&none, 0), json!({}));
+    assert_eq!(lab_file(&none, 0).get("mine"), None);
     assert_eq!(
         hash(&none),
         hash(&build_any(net_named(json!({"replicas": 2, "blocks": {}})), &ctx()).unwrap())
@@ -2380,4 +2382,35 @@ fn blocks_need_the_exporter_and_miners_that_exist() {
     );
     assert_eq!(f, "spec.blocks");
     assert!(msg.contains("exporter"), "{msg}");
+}
+
+#[test]
+fn partitions_tell_each_node_whom_to_ban_and_restart_nobody() {
+    let spec = |partitions: Value| json!({"replicas": 5, "partitions": partitions, "template": {"spec": {"network": "regtest"}}});
+    let d = build_any(net_named(spec(json!([[0, 1], [2, 3]]))), &ctx()).unwrap();
+    let p = |i: usize| lab_file(&d, i)["partition"].clone();
+    assert_eq!(
+        p(0),
+        json!({"names": ["net-{}.ns.svc.cluster.local", "net-{}.net-headless.ns.svc.cluster.local"],
+               "nodes": 5, "me": 0, "ban": [2, 3, 4]})
+    );
+    assert_eq!(p(3)["ban"], json!([0, 1, 4]));
+    // Node 4 is in no group: the rest, a group of its own here.
+    assert_eq!(p(4)["ban"], json!([0, 1, 2, 3]));
+    // Healed: nobody banned, and the pods were never restarted for it.
+    let healed = build_any(net_named(spec(json!([]))), &ctx()).unwrap();
+    assert_eq!(lab_file(&healed, 0)["partition"]["ban"], json!([]));
+    assert_eq!(hash(&d), hash(&healed));
+    for (partitions, field, words) in [
+        (json!([[0, 9]]), "spec.partitions[0]", "9 is not a node"),
+        (
+            json!([[0, 1], [1, 2]]),
+            "spec.partitions[1]",
+            "node 1 is in more than one group",
+        ),
+    ] {
+        let (f, msg) = refused(net_named(spec(partitions)), &ctx());
+        assert_eq!(f, field);
+        assert!(msg.contains(words), "{msg}");
+    }
 }

@@ -681,7 +681,7 @@ async fn a_ring_makes_blocks_on_its_schedule_and_is_ready_at_its_height() {
     // Node 0's lab file: a block a second, no restart needed.
     let lab = etc.path().join("ring-0.lab.json");
     let lab_client = nodes[0].client(nodes[0].ports.rpc, None);
-    let mining = tokio::spawn(monero_exporter::lab::run(lab_client, lab));
+    let mining = tokio::spawn(monero_exporter::lab::Lab::new(lab_client).unwrap().run(lab));
     wait_for("every node at readyAtHeight", &mut nodes, async || {
         let mut seen = Vec::new();
         for c in &clients {

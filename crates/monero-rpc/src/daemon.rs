@@ -86,6 +86,13 @@ impl DaemonClient {
         self.json_rpc("get_bans", ()).await
     }
 
+    /// Bans hosts or lifts their bans; a banned host's connections are dropped
+    /// and it is refused until its ban ends. Not served by a restricted RPC.
+    pub async fn set_bans(&self, bans: &[SetBan]) -> Result<()> {
+        let _: StatusOnly = self.json_rpc("set_bans", json!({ "bans": bans })).await?;
+        Ok(())
+    }
+
     /// Not served by a restricted RPC.
     pub async fn get_alternate_chains(&self) -> Result<AlternateChains> {
         self.json_rpc("get_alternate_chains", ()).await

@@ -343,6 +343,15 @@ pub struct Ban {
     pub seconds: u64,
 }
 
+/// One entry of `set_bans`: ban `host` (an IP address) for `seconds`, or lift its ban.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct SetBan {
+    pub host: String,
+    pub ban: bool,
+    /// How long the ban lasts; ignored when lifting one.
+    pub seconds: u64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct GetBans {

@@ -112,6 +112,31 @@ async fn every_method_on_an_unrestricted_port() {
     assert!(version.rpc_version().0 >= 3);
 
     assert!(c.get_bans().await.unwrap().bans.is_empty());
+    let ban = |host: &str, ban: bool| monero_rpc::SetBan {
+        host: host.into(),
+        ban,
+        seconds: 600,
+    };
+    c.set_bans(&[ban("198.51.100.7", true), ban("198.51.100.8", true)])
+        .await
+        .unwrap();
+    let mut banned: Vec<String> = c
+        .get_bans()
+        .await
+        .unwrap()
+        .bans
+        .into_iter()
+        .map(|b| b.host)
+        .collect();
+    banned.sort();
+    assert_eq!(banned, ["198.51.100.7", "198.51.100.8"]);
+    c.set_bans(&[ban("198.51.100.7", false)]).await.unwrap();
+    let bans = c.get_bans().await.unwrap().bans;
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].host, "198.51.100.8");
+    assert!(bans[0].seconds > 0 && bans[0].seconds <= 600, "{bans:?}");
+    c.set_bans(&[ban("198.51.100.8", false)]).await.unwrap();
+    assert!(c.get_bans().await.unwrap().bans.is_empty());
     assert!(c.get_alternate_chains().await.unwrap().chains.is_empty());
     assert!(c.get_txpool_backlog().await.unwrap().backlog.is_empty());
 
@@ -237,6 +262,7 @@ async fn restricted_port_refuses_private_methods_and_hides_placeholders() {
     unavailable(c.get_connections().await, "get_connections");
     unavailable(c.sync_info().await, "sync_info");
     unavailable(c.get_bans().await, "get_bans");
+    unavailable(c.set_bans(&[]).await, "set_bans");
     unavailable(c.get_alternate_chains().await, "get_alternate_chains");
     unavailable(c.get_coinbase_tx_sum(0, 1).await, "get_coinbase_tx_sum");
     unavailable(c.generate_blocks(1, TEST_ADDRESS).await, "generateblocks");

@@ -64,7 +64,7 @@ pub(super) fn config_files(spec: &Spec<'_>, cluster_domain: &str) -> ConfigFiles
                 let peers = peer_lines(spec, i, cluster_domain);
                 files.insert(per_pod(i), format!("{shared}{peers}"));
                 let lab = format!("{}.{LAB_SUFFIX}", pod_name(spec.owner, i));
-                files.insert(lab, lab_file(spec, i));
+                files.insert(lab, lab_file(spec, i, cluster_domain));
             }
         }
         (NodeKind::NodeSet, Some(base)) => {
@@ -96,20 +96,59 @@ pub(super) fn config_files(spec: &Spec<'_>, cluster_domain: &str) -> ConfigFiles
     ConfigFiles { files, hash }
 }
 
-/// Node `i`'s lab file: its part of the block schedule, or nothing to do.
-fn lab_file(spec: &Spec<'_>, i: i32) -> String {
-    let mine = spec.blocks.filter(|b| b.miners.contains(&i)).map(|b| {
+/// Node `i`'s lab file: its part of the block schedule, and the network's
+/// nodes by name with those it may not see (none without partitions: then
+/// the sidecar lifts any ban a partition left).
+fn lab_file(spec: &Spec<'_>, i: i32, cluster_domain: &str) -> String {
+    let mut lab = serde_json::Map::new();
+    if let Some(b) = spec.blocks.filter(|b| b.miners.contains(&i)) {
+        lab.insert(
+            "mine".into(),
+            serde_json::json!({
+                "everySeconds": monero_crd::parse_duration(&b.interval).unwrap_or(30),
+                "blocks": b.blocks_per_round,
+                "address": b.address,
+            }),
+        );
+    }
+    let owner = spec.owner;
+    let names = [
+        format!(
+            "{}-{{}}.{}.svc.{cluster_domain}",
+            owner.name, owner.namespace
+        ),
+        format!(
+            "{}-{{}}.{}-headless.{}.svc.{cluster_domain}",
+            owner.name, owner.name, owner.namespace
+        ),
+    ];
+    lab.insert(
+        "partition".into(),
         serde_json::json!({
-            "everySeconds": monero_crd::parse_duration(&b.interval).unwrap_or(30),
-            "blocks": b.blocks_per_round,
-            "address": b.address,
-        })
-    });
-    let lab = match mine {
-        Some(m) => serde_json::json!({ "mine": m }),
-        None => serde_json::json!({}),
+            "names": names,
+            "nodes": spec.replicas,
+            "me": i,
+            "ban": banned_by(spec.partitions, spec.replicas, i),
+        }),
+    );
+    format!("{}\n", serde_json::Value::Object(lab))
+}
+
+/// The nodes node `i` may not see: those of every other group. The nodes no
+/// group names form one more group.
+fn banned_by(groups: &[Vec<i32>], replicas: i32, i: i32) -> Vec<i32> {
+    if groups.is_empty() {
+        return Vec::new();
+    }
+    let group_of = |n: i32| {
+        groups
+            .iter()
+            .position(|g| g.contains(&n))
+            .unwrap_or(groups.len())
     };
-    format!("{lab}\n")
+    (0..replicas)
+        .filter(|j| group_of(*j) != group_of(i))
+        .collect()
 }
 
 /// Node `i`'s exclusive peers, by their Service names: its neighbours in the

@@ -147,8 +147,40 @@ pub fn network(net: &MoneroNetwork, ctx: &Context) -> Result<Desired, InvalidSpe
     )?;
     spec.graph = Some(peer_graph(&owner, &net.spec.topology, net.spec.replicas)?);
     spec.blocks = net.spec.blocks.as_ref();
+    spec.partitions = &net.spec.partitions;
     check_blocks(&spec)?;
+    check_partitions(&spec)?;
     build(&spec, &net.spec.update_strategy, ctx)
+}
+
+/// Partitions are made by the exporter sidecar, of nodes that exist, each in
+/// one group at most.
+fn check_partitions(spec: &Spec<'_>) -> Result<(), InvalidSpec> {
+    if spec.partitions.is_empty() {
+        return Ok(());
+    }
+    if !spec.node.exporter.enabled {
+        return Err(invalid(
+            spec.owner,
+            "spec.partitions",
+            "partitions are made by the exporter sidecar, which spec.template.spec.exporter.enabled turns off",
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (g, group) in spec.partitions.iter().enumerate() {
+        for i in group {
+            let field = format!("spec.partitions[{g}]");
+            if *i < 0 || *i >= spec.replicas {
+                let why = format!("{i} is not a node (0 to {})", spec.replicas - 1);
+                return Err(invalid(spec.owner, &field, why));
+            }
+            if !seen.insert(*i) {
+                let why = format!("node {i} is in more than one group");
+                return Err(invalid(spec.owner, &field, why));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Blocks are made by the exporter sidecar, on nodes that exist.
@@ -226,6 +258,8 @@ pub(super) struct Spec<'a> {
     pub graph: Option<Graph>,
     /// A network's block schedule (`spec.blocks`).
     pub blocks: Option<&'a Blocks>,
+    /// A network's partitions (`spec.partitions`).
+    pub partitions: &'a [Vec<i32>],
 }
 
 impl Spec<'_> {
@@ -278,6 +312,7 @@ fn check<'a>(
         ban_list: None,
         graph: None,
         blocks: None,
+        partitions: &[],
     };
     check_clearnet(&spec)?;
     check_per_replica(&spec)?;
@@ -766,7 +801,7 @@ fn exporter(spec: &Spec<'_>, ctx: &Context) -> Container {
     }
     let lab = spec.kind == NodeKind::Network;
     if lab {
-        // The node's own file: blocks to make, and /peers for the status.
+        // The node's own file: blocks to make, whom to ban; /lab for the status.
         eargs.push(format!(
             "--lab-config={CONFIG_DIR}/$(POD_NAME).{LAB_SUFFIX}"
         ));

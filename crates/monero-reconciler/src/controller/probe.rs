@@ -22,8 +22,8 @@ pub struct ProbeTarget {
     pub login: Option<(String, String)>,
     /// The replica is an xmrig miner: only its exporter is read.
     pub xmrig: bool,
-    /// Read the replica's connections from its exporter's `/peers` (a
-    /// network node's lab mode).
+    /// Read the replica's connections and chain watch from its exporter's
+    /// `/lab` (a network node's lab mode).
     pub peers: bool,
 }
 
@@ -73,6 +73,7 @@ impl Probe for RpcProbe {
                         o.height = Some(info.height);
                         o.target_height = Some(info.target_height.max(info.height));
                         o.synchronized = Some(info.synchronized);
+                        o.top_hash = Some(info.top_block_hash).filter(|h| !h.is_empty());
                     }
                     Err(e) => o.message = Some(format!("restricted RPC: {e}")),
                 },
@@ -82,36 +83,64 @@ impl Probe for RpcProbe {
                 read_metrics(&http, &t.ip, &mut o).await;
             }
             if t.exporter && t.peers {
-                read_peers(&http, &t.ip, &mut o).await;
+                read_lab(&http, &t.ip, &mut o).await;
             }
             o
         })
     }
 }
 
-/// Reads the lab sidecar's `/peers` (the addresses of the node's connections).
-async fn read_peers(http: &reqwest::Client, ip: &str, o: &mut Observed) {
-    let url = format!("http://{ip}:{}/peers", crate::build::EXPORTER_PORT);
-    let peers = async {
+/// Reads the lab sidecar's `/lab`: the node's connections and what its chain
+/// watch saw.
+async fn read_lab(http: &reqwest::Client, ip: &str, o: &mut Observed) {
+    let url = format!("http://{ip}:{}/lab", crate::build::EXPORTER_PORT);
+    let report = async {
         let r = http.get(&url).send().await?.error_for_status()?;
-        r.json::<Vec<monero_exporter_peer::Peer>>().await
+        r.json::<lab::Report>().await
     };
-    match peers.await {
-        Ok(list) => o.peer_ips = Some(list.into_iter().map(|p| p.ip).collect()),
+    match report.await {
+        Ok(r) => {
+            o.peer_ips = Some(r.peers.into_iter().map(|p| p.ip).collect());
+            o.reorganizations = Some(r.chain.reorganizations);
+            o.last_reorganization_depth = r.chain.last_reorganization_depth;
+            o.recent_hashes = Some(r.chain.hashes.into_iter().collect());
+        }
         Err(e) => {
-            o.message.get_or_insert(format!("exporter /peers: {e}"));
+            o.message.get_or_insert(format!("exporter /lab: {e}"));
         }
     }
 }
 
-/// What `/peers` answers (monero-exporter's lab mode), read here without
+/// What `/lab` answers (monero-exporter's lab mode), read here without
 /// depending on the exporter crate.
-mod monero_exporter_peer {
+mod lab {
+    /// The report.
+    #[derive(serde::Deserialize)]
+    pub struct Report {
+        /// The node's connections.
+        pub peers: Vec<Peer>,
+        /// Its chain watch.
+        pub chain: Chain,
+    }
+
     /// One connection.
     #[derive(serde::Deserialize)]
     pub struct Peer {
         /// The peer's IP address.
         pub ip: String,
+    }
+
+    /// What the chain watch saw.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Chain {
+        /// Reorganizations since the sidecar started.
+        pub reorganizations: u64,
+        /// The depth of the last one.
+        pub last_reorganization_depth: Option<u64>,
+        /// The last blocks' hashes by height.
+        #[serde(default)]
+        pub hashes: Vec<(u64, String)>,
     }
 }
 

@@ -29,8 +29,17 @@ pub struct Observed {
     pub shares_accepted: Option<u64>,
     /// Miners: rejected shares (from the exporter).
     pub shares_rejected: Option<u64>,
-    /// Networks: the IP addresses of the node's connections (its exporter's `/peers`).
+    /// Networks: the IP addresses of the node's connections (its exporter's `/lab`).
     pub peer_ips: Option<Vec<String>>,
+    /// Networks: the top block's hash (restricted RPC).
+    pub top_hash: Option<String>,
+    /// Networks: reorganizations its lab sidecar saw.
+    pub reorganizations: Option<u64>,
+    /// Networks: blocks the last one replaced.
+    pub last_reorganization_depth: Option<u64>,
+    /// Networks: the hashes of the node's last blocks, by height (its lab
+    /// sidecar's chain watch): where chains part.
+    pub recent_hashes: Option<BTreeMap<u64, String>>,
     /// Why something could not be read.
     pub message: Option<String>,
 }
@@ -196,6 +205,8 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
                 updated: latest.zip(revision.as_ref()).map(|(l, r)| l == r),
                 p2p_address: input.p2p.get(name).cloned(),
                 peers: input.peers.get(name).map(|p| ranges(p)),
+                reorganizations: o.reorganizations,
+                last_reorganization_depth: o.last_reorganization_depth,
                 onion_address: onion,
                 i2p_address: b32,
                 name: name.clone(),
@@ -297,6 +308,9 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         if input.network {
             conditions.push(connected(&input, &nodes, replicas, &cond));
             if let Some(c) = topology_matches(&input, &nodes, &cond) {
+                conditions.push(c);
+            }
+            if let Some(c) = forked(&rows, &cond) {
                 conditions.push(c);
             }
         }
@@ -423,6 +437,49 @@ pub fn ranges(peers: &[String]) -> String {
     }
     parts.extend(others.iter().map(|o| o.to_string()));
     parts.join(",")
+}
+
+/// Whether the nodes are on more than one chain: the hashes they report at
+/// the highest height all of them have seen differ. Only once every node's
+/// lab sidecar reports its last blocks.
+fn forked(
+    rows: &[(String, bool, Option<Observed>)],
+    cond: &impl Fn(&str, bool, &str, String) -> Condition,
+) -> Option<Condition> {
+    let chains: Vec<(&String, &BTreeMap<u64, String>)> = rows
+        .iter()
+        .map(|(name, _, o)| Some((name, o.as_ref()?.recent_hashes.as_ref()?)))
+        .collect::<Option<_>>()?;
+    let common = chains
+        .iter()
+        .map(|(_, h)| h.keys().next_back().copied())
+        .min()??;
+    // A node far above the others may no longer name that height: it is not counted.
+    let mut by_hash: BTreeMap<&String, Vec<&str>> = BTreeMap::new();
+    for (name, hashes) in &chains {
+        if let Some(hash) = hashes.get(&common) {
+            by_hash.entry(hash).or_default().push(name.as_str());
+        }
+    }
+    let apart = by_hash.len() > 1;
+    let message = if apart {
+        let sides: Vec<String> = by_hash
+            .iter()
+            .map(|(hash, names)| {
+                let short: String = hash.chars().take(8).collect();
+                format!("{} on {short}", names.join(", "))
+            })
+            .collect();
+        format!(
+            "{} chains at height {common}: {}",
+            by_hash.len(),
+            sides.join("; ")
+        )
+    } else {
+        format!("one chain at height {common}")
+    };
+    let reason = if apart { "ChainsDiffer" } else { "OneChain" };
+    Some(cond("Forked", apart, reason, message))
 }
 
 /// The first few items, and how many more.
@@ -770,6 +827,78 @@ mod tests {
         let c = cond(&s, "Connected");
         assert_eq!(c.status, "False");
         assert_eq!(c.message, "peers missing: n-1 has 1 of 2");
+    }
+
+    fn chain(hashes: &[(u64, &str)], reorgs: u64) -> Option<Observed> {
+        Some(Observed {
+            height: hashes.first().map(|(h, _)| *h),
+            recent_hashes: Some(hashes.iter().map(|(h, s)| (*h, s.to_string())).collect()),
+            reorganizations: Some(reorgs),
+            last_reorganization_depth: (reorgs > 0).then_some(3),
+            ..Observed::default()
+        })
+    }
+
+    #[test]
+    fn a_fork_shows_where_the_chains_part_and_its_end_shows_the_reorganization() {
+        // Two sides at different heights: compared at the highest height both saw.
+        let mut i = input(
+            vec![
+                (
+                    "n-0".into(),
+                    true,
+                    chain(&[(12, "aaaa1111"), (11, "aaaa0000"), (10, "common")], 0),
+                ),
+                (
+                    "n-1".into(),
+                    true,
+                    chain(&[(11, "bbbb0000"), (10, "common")], 0),
+                ),
+            ],
+            None,
+            1,
+        );
+        i.expected_peers = BTreeMap::from([
+            ("n-0".into(), vec!["n-1".into()]),
+            ("n-1".into(), vec!["n-0".into()]),
+        ]);
+        let s = compute(i);
+        let f = cond(&s, "Forked");
+        assert_eq!(
+            (f.status.as_str(), f.reason.as_str()),
+            ("True", "ChainsDiffer")
+        );
+        assert_eq!(
+            f.message,
+            "2 chains at height 11: n-0 on aaaa0000; n-1 on bbbb0000"
+        );
+        // Healed: one chain; n-1 went through a reorganization of 3 blocks.
+        let s = compute(input(
+            vec![
+                (
+                    "n-0".into(),
+                    true,
+                    chain(&[(13, "aaaa2222"), (12, "aaaa1111")], 0),
+                ),
+                (
+                    "n-1".into(),
+                    true,
+                    chain(&[(13, "aaaa2222"), (12, "aaaa1111")], 1),
+                ),
+            ],
+            Some(&s),
+            2,
+        ));
+        let f = cond(&s, "Forked");
+        assert_eq!(
+            (f.status.as_str(), f.message.as_str()),
+            ("False", "one chain at height 13")
+        );
+        assert_eq!(s.nodes[1].reorganizations, Some(1));
+        assert_eq!(s.nodes[1].last_reorganization_depth, Some(3));
+        // Nodes without a chain watch (no lab sidecar yet): no verdict.
+        let s = compute(input(vec![("n-0".into(), true, obs(5, true, 1))], None, 3));
+        assert!(s.conditions.iter().all(|c| c.type_ != "Forked"));
     }
 
     #[test]
