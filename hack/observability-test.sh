@@ -8,7 +8,8 @@
 #     nodes, DNS checkpoints, UPnP or update checks), unrestricted RPC; blocks are mined
 #     on the first to the test wallet's address (generateblocks) and monero-wallet-rpc
 #     puts one real transaction in the pool (so the pool metrics have values);
-#   - three target/debug/monero-exporter: one per node (pods nodes-0 and nodes-1) and one
+#   - three target/debug/monero-exporter: one per node (pods nodes-0 and nodes-1, the
+#     latter in lab mode, whose chain watch times the blocks' arrival) and one
 #     pointed at a closed port (nodes-2, a node whose monerod is down: monero_up 0 and
 #     the error counters);
 #   - target/debug/monero-operator run against the stand-in API server
@@ -213,8 +214,11 @@ wait_for "monerod a's RPC" rpc "$rpc_a" get_block_count
 wait_for "monerod b's RPC" rpc "$rpc_b" get_block_count
 spawn exporter-a "$work/exporter-a.log" "$exporter" \
   --monerod-address "http://127.0.0.1:$rpc_a" --listen "127.0.0.1:$ex_a"
+# nodes-1's exporter in lab mode, as a MoneroNetwork node's is: its chain watch times
+# the blocks mined on a as they arrive (nothing to mine or ban: an empty lab file).
+echo '{}' >"$work/lab.json"
 spawn exporter-b "$work/exporter-b.log" "$exporter" \
-  --monerod-address "http://127.0.0.1:$rpc_b" --listen "127.0.0.1:$ex_b"
+  --monerod-address "http://127.0.0.1:$rpc_b" --listen "127.0.0.1:$ex_b" --lab-config "$work/lab.json"
 
 echo "== mining $blocks blocks on monerod a, and one transaction into the pool"
 # monerod answers BUSY (with no error) until it has decided it is synchronized.
@@ -255,6 +259,7 @@ wait_for "Prometheus to answer" curl -sf "$prom_url/-/ready"
   'count_over_time(monero_network_received_bytes_total{pod="nodes-0"}[10s]) >= 3' \
   'count_over_time(monero_network_received_bytes_total{pod="nodes-1"}[10s]) >= 3' \
   'count_over_time(monero_exporter_collector_errors_total{pod="nodes-2"}[10s]) >= 3' \
+  'monero_block_propagation_seconds_count{pod="nodes-1"} > 0' \
   'count_over_time(monero_operator_reconciles_total[10s]) >= 3' ||
   fatal "Prometheus did not get the samples in time"
 
