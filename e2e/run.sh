@@ -126,6 +126,7 @@ mine() { # mine LOCALPORT N: generateblocks through a port-forward to the unrest
 export -f k kn jp is until_true mine height min_height
 export ADDRESS
 
+work_dir=$(mktemp -d)
 pf_pid=
 forward() { # forward POD LOCAL:REMOTE: a port-forward in the background, until it answers
   kn port-forward "pod/$1" "$2" >/dev/null 2>&1 &
@@ -138,6 +139,8 @@ unforward() {
 }
 cleanup() {
   unforward
+  [ -n "${watch_pid:-}" ] && kill "$watch_pid" 2>/dev/null
+  rm -rf "$work_dir"
   if [ "${E2E_KEEP:-}" != 1 ]; then
     kn delete moneronodesets,moneronetworks,monerominingnodesets --all --wait=false >/dev/null 2>&1
     kn delete pvc --all --wait=false >/dev/null 2>&1
@@ -214,6 +217,31 @@ EOF
   until_true 60 bash -c "kn get pod/$1 -o jsonpath='{.status.phase}' | grep -qE 'Succeeded|Failed'" || return 1
   kn logs "pod/$1"
 }
+
+# A rollout's order, from one watch of the set's pods: a watch delivers the changes in
+# the order the API server made them, so "node HI was Ready on the new revision before
+# node LO got it" is read off the lines' order, whatever a later readiness flap says.
+watch_pid=
+watch_rollout() { # watch_rollout INSTANCE FILE: records the pods' changes in the background
+  kn get pods -l "app.kubernetes.io/instance=$1" -w \
+    -o jsonpath='{.metadata.name} {.metadata.labels.controller-revision-hash} {.status.conditions[?(@.type=="Ready")].status}{"\n"}' \
+    >"$2" 2>/dev/null &
+  watch_pid=$!
+}
+stop_watch() {
+  [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null
+  watch_pid=
+}
+gated() { # gated FILE REVISION HI LO: LO took REVISION only after HI was Ready on it
+  local ready new
+  ready=$(awk -v p="$3" -v r="$2" '$1 == p && $2 == r && $3 == "True" { print NR; exit }' "$1")
+  new=$(awk -v p="$4" -v r="$2" '$1 == p && $2 == r { print NR; exit }' "$1")
+  if [ -n "$ready" ] && [ -n "$new" ] && [ "$ready" -lt "$new" ]; then return 0; fi
+  echo "$4 took $2 at line ${new:-never}, $3 was Ready on it at line ${ready:-never}:"
+  cat "$1"
+  return 1
+}
+export -f gated
 
 echo "== cluster: $($KUBECTL config current-context), namespace $NS, images $REGISTRY/*:$TAG"
 # 1. the operator, then two replicas of it
@@ -355,15 +383,16 @@ forward e2e-nodes-0 28082:18081
 until_true 60 bash -c "mine 28082 10 | grep -q '\"OK\"'"
 unforward
 mined=$(until_true 60 bash -c "[ \"\$(jp moneronodeset/e2e-nodes '{.status.nodes[0].height}')\" -ge 11 ]" && jp moneronodeset/e2e-nodes '{.status.nodes[0].height}')
+watch_rollout e2e-nodes "$work_dir/nodes-rollout"
 kn patch moneronodeset/e2e-nodes --type=merge -p "{\"spec\":{\"monerod\":{\"image\":\"$REGISTRY/monerod:$TAG-e2e\"},\"pod\":{\"annotations\":null,\"nodeSelector\":null}}}" >/dev/null
 check "the new leader rolls the StatefulSet to the new image" until_true "$TIMEOUT" bash -c "
   is pod/e2e-nodes-0 '{.spec.containers[?(@.name==\"monerod\")].image}' '$REGISTRY/monerod:$TAG-e2e' &&
   is pod/e2e-nodes-1 '{.spec.containers[?(@.name==\"monerod\")].image}' '$REGISTRY/monerod:$TAG-e2e' &&
   is moneronodeset/e2e-nodes '{.status.readyReplicas}' 2"
+stop_watch
 check "the sync gate moved e2e-nodes-1 first and e2e-nodes-0 only once it was Ready" bash -c "
-  ready1=\$(jp pod/e2e-nodes-1 '{.status.conditions[?(@.type==\"Ready\")].lastTransitionTime}')
-  made0=\$(jp pod/e2e-nodes-0 '{.metadata.creationTimestamp}')
-  [ -n \"\$ready1\" ] && [ ! \"\$made0\" \\< \"\$ready1\" ] && is moneronodeset/e2e-nodes '{.status.updatedReplicas}' 2"
+  is moneronodeset/e2e-nodes '{.status.updatedReplicas}' 2 &&
+  gated '$work_dir/nodes-rollout' \"\$(jp statefulset/e2e-nodes '{.status.updateRevision}')\" e2e-nodes-1 e2e-nodes-0"
 check "the removed pod annotation and nodeSelector are gone from the pods" bash -c "
   ! kn get pod/e2e-nodes-0 pod/e2e-nodes-1 -o json | grep -qE 'e2e.utxo.com.br/note|\"nodeSelector\"'"
 check "the chain survived the rollout (height still >= ${mined:-11})" until_true 120 bash -c "[ \"\$(jp moneronodeset/e2e-nodes '{.status.nodes[0].height}')\" -ge ${mined:-11} ]"
@@ -423,17 +452,15 @@ EOF
   net_image "$E2E_UPGRADE_FROM"
   check "e2e-net on ${E2E_UPGRADE_FROM##*:}, all Ready" until_true "$TIMEOUT" all_on "$E2E_UPGRADE_FROM"
   before=$(min_height moneronetwork/e2e-net)
+  watch_rollout e2e-net "$work_dir/net-rollout"
   net_image "$E2E_UPGRADE_TO"
   check "upgraded to monerod $newest: every node runs it, reports it and is Ready" until_true "$TIMEOUT" bash -c "
     all_on '$E2E_UPGRADE_TO' &&
     [ \"\$(jp moneronetwork/e2e-net '{.status.nodes[*].version}' | tr ' ' '\n' | grep -c '^$newest')\" = 3 ]"
-  check "one node at a time, highest first, each once the one before was Ready" bash -c '
-    for pair in "2 1" "1 0"; do
-      set -- $pair
-      ready=$(jp pod/e2e-net-$1 "{.status.conditions[?(@.type==\"Ready\")].lastTransitionTime}")
-      made=$(jp pod/e2e-net-$2 "{.metadata.creationTimestamp}")
-      [ -n "$ready" ] && [ ! "$made" \< "$ready" ] || { echo "e2e-net-$2 made at $made, before e2e-net-$1 was Ready at $ready"; exit 1; }
-    done'
+  stop_watch
+  check "one node at a time, highest first, each once the one before was Ready" bash -c "
+    rev=\$(jp statefulset/e2e-net '{.status.updateRevision}')
+    gated '$work_dir/net-rollout' \"\$rev\" e2e-net-2 e2e-net-1 && gated '$work_dir/net-rollout' \"\$rev\" e2e-net-1 e2e-net-0"
   check "every height kept through the upgrade (>= ${before:-1})" until_true 120 bash -c "[ \"\$(min_height moneronetwork/e2e-net)\" -ge ${before:-1} ]"
   kn patch moneronetwork/e2e-net --type=merge -p '{"spec":{"updateStrategy":{"progressDeadline":"45s"}}}' >/dev/null
   net_image "$E2E_BROKEN_IMAGE"
