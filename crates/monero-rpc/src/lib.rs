@@ -40,9 +40,14 @@ mod digest;
 mod error;
 mod transport;
 pub mod types;
+mod wallet;
 
 pub use client::{
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, DaemonClient, DaemonClientBuilder, RpcResponse,
 };
 pub use error::{Error, Result};
 pub use types::*;
+pub use wallet::{
+    Destination, Empty, Transfer, WalletAddress, WalletBalance, WalletClient, WalletHeight,
+    WalletRefresh,
+};
