@@ -274,8 +274,41 @@ def check(args):
         result(not unknown, "alert %s uses only documented metrics" % alert,
                "unknown: %s" % ", ".join(unknown))
 
-    # 5. The dashboard.
-    dash = json.load(open(args.dashboard))
+    # 5. The dashboards.
+    for path in args.dashboard or DASHBOARDS:
+        check_dashboard(args, path, known, histograms)
+
+    if args.counts:
+        with open(args.counts, "w") as f:
+            f.write("%d %d\n" % (PASSED, FAILED))
+    return 1 if FAILED else 0
+
+
+def wait(args):
+    end = time.monotonic() + args.deadline
+    pending = list(args.expr)
+    last = {}
+    while pending:
+        for expr in list(pending):
+            ok, data = instant(args.prometheus, expr)
+            if ok and data["result"]:
+                pending.remove(expr)
+            else:
+                last[expr] = data if not ok else "no series yet"
+        if not pending:
+            break
+        if time.monotonic() > end:
+            for expr in pending:
+                print("timed out after %ss waiting for Prometheus to return %s (%s)" % (args.deadline, expr, last.get(expr)), file=sys.stderr)
+            return 1
+        time.sleep(0.25)
+    return 0
+
+
+def check_dashboard(args, path, known, histograms):
+    """One dashboard: its structure, its variables and every panel's query through
+    Prometheus, and its ConfigMap in `kubectl kustomize config/grafana`."""
+    dash = json.load(open(path))
     variables = dash.get("templating", {}).get("list", [])
     problems = []
     if not isinstance(dash.get("schemaVersion"), int) or dash["schemaVersion"] < 36:
@@ -303,7 +336,7 @@ def check(args):
             for var in re.findall(r"\$\{?([a-zA-Z_][a-zA-Z0-9_]*)", t.get("expr", "")):
                 if var not in defined and not var.startswith("__"):
                     problems.append("%r uses undefined variable $%s" % (p.get("title"), var))
-    result(not problems, "dashboard structure (%s)" % args.dashboard, "\n".join(problems))
+    result(not problems, "dashboard structure (%s)" % path, "\n".join(problems))
 
     builtins = {
         "__rate_interval": args.rate_interval,
@@ -353,51 +386,29 @@ def check(args):
                 detail.append("metrics not in docs/metrics.md: %s" % ", ".join(unknown))
             result(ok and series > 0 and not unknown, what, "\n".join(detail))
 
-    # 6. The ConfigMap for Grafana's sidecar carries the dashboard unchanged.
+    # The ConfigMap for Grafana's sidecar carries the dashboard unchanged.
     if args.kustomized:
         text = open(args.kustomized).read()
         problems = []
-        if "name: monero-nodes-dashboard" not in text:
-            problems.append("no ConfigMap named monero-nodes-dashboard")
+        stem = os.path.basename(path)[: -len(".json")]
+        if "name: %s-dashboard" % stem not in text:
+            problems.append("no ConfigMap named %s-dashboard" % stem)
         if not re.search(r'\n\s+grafana_dashboard: "1"\n', text):
             problems.append('no label grafana_dashboard: "1"')
-        m = re.search(r"\n(\s+)monero-nodes\.json: \|-?\n((?:\1\s+.*\n|\n)+)", text)
+        m = re.search(r"\n(\s+)%s: \|-?\n((?:\1\s+.*\n|\n)+)" % re.escape(stem + ".json"), text)
         if not m:
-            problems.append("no monero-nodes.json block in the ConfigMap's data")
+            problems.append("no %s.json block in the ConfigMap's data" % stem)
         else:
             indent = len(m.group(1)) + 2
             embedded = "".join(line[indent:] + "\n" for line in m.group(2).splitlines())
-            shipped = ROOT + "/config/grafana/monero-nodes.json"
+            shipped = path
             if embedded.strip() != open(shipped).read().strip():
                 problems.append("the embedded dashboard differs from %s" % shipped)
-        result(not problems, "kubectl kustomize config/grafana: a ConfigMap with the dashboard",
+        result(not problems, "kubectl kustomize config/grafana: a ConfigMap with %s" % stem,
                "\n".join(problems))
 
-    if args.counts:
-        with open(args.counts, "w") as f:
-            f.write("%d %d\n" % (PASSED, FAILED))
-    return 1 if FAILED else 0
 
-
-def wait(args):
-    end = time.monotonic() + args.deadline
-    pending = list(args.expr)
-    last = {}
-    while pending:
-        for expr in list(pending):
-            ok, data = instant(args.prometheus, expr)
-            if ok and data["result"]:
-                pending.remove(expr)
-            else:
-                last[expr] = data if not ok else "no series yet"
-        if not pending:
-            break
-        if time.monotonic() > end:
-            for expr in pending:
-                print("timed out after %ss waiting for Prometheus to return %s (%s)" % (args.deadline, expr, last.get(expr)), file=sys.stderr)
-            return 1
-        time.sleep(0.25)
-    return 0
+DASHBOARDS = [ROOT + "/config/grafana/monero-nodes.json", ROOT + "/config/grafana/monero-network.json"]
 
 
 def main():
@@ -415,7 +426,7 @@ def main():
     c.add_argument("--readme", default=ROOT + "/crates/monero-exporter/README.md")
     c.add_argument("--metrics-rs", default=ROOT + "/crates/monero-reconciler/src/controller/metrics.rs")
     c.add_argument("--rules", default=ROOT + "/config/prometheus/rules.yaml")
-    c.add_argument("--dashboard", default=ROOT + "/config/grafana/monero-nodes.json")
+    c.add_argument("--dashboard", action="append", help="a dashboard to check (repeatable; default: both shipped)")
     c.add_argument("--rate-interval", default="10s", help="what $__rate_interval becomes")
     c.add_argument("--interval", default="1s", help="what $__interval becomes")
     c.add_argument("--range", default="1m", help="what $__range becomes")

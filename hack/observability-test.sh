@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # The observability kit against real programs on loopback: docs/metrics.md, the
-# exporter and the operator, the Grafana dashboard (config/grafana/monero-nodes.json),
-# its ConfigMap (config/grafana) and the metric names the alerts use.
+# exporter and the operator, the Grafana dashboards (config/grafana/monero-nodes.json
+# and monero-network.json), their ConfigMaps (config/grafana) and the metric names the
+# alerts use.
 #
 # Starts, all bound to 127.0.0.1 and talking only to 127.0.0.1:
 #   - two regtest monerod that peer only with each other (--add-exclusive-node, no seed
 #     nodes, DNS checkpoints, UPnP or update checks), unrestricted RPC; blocks are mined
 #     on the first to the test wallet's address (generateblocks) and monero-wallet-rpc
 #     puts one real transaction in the pool (so the pool metrics have values);
-#   - three target/debug/monero-exporter: one per node (pods nodes-0 and nodes-1, the
-#     latter in lab mode, whose chain watch times the blocks' arrival) and one
+#   - four target/debug/monero-exporter: one per node (pods nodes-0 and nodes-1, the
+#     latter in lab mode, whose chain watch times the blocks' arrival), one
 #     pointed at a closed port (nodes-2, a node whose monerod is down: monero_up 0 and
-#     the error counters);
+#     the error counters), and one in wallets mode beside a second monero-wallet-rpc
+#     (net-wallets-0, a MoneroNetwork's wallets pod, which makes its wallet);
 #   - target/debug/monero-operator run against the stand-in API server
 #     hack/bench-apiserver.py serving one MoneroNodeSet (the stand-in refuses writes, so
 #     each reconcile fails with reason kube_api: the reconcile metrics get series);
-#   - Prometheus (temporary storage) scraping all four every second, with the labels the
+#   - Prometheus (temporary storage) scraping all five every second, with the labels the
 #     operator's PodMonitor gives (job monero-test/nodes, namespace, pod, container).
 # Waits with deadlines (polling Prometheus, no fixed sleeps) until Prometheus holds
 # enough samples, then checks (hack/observability-check.py does most):
@@ -25,10 +27,10 @@
 #     `promtool check metrics` accepts each /metrics; the exporter README's table names
 #     the same metrics as the doc;
 #   - every metric the alerts in config/prometheus/rules.yaml use exists;
-#   - the dashboard: structure, its variables resolve through Prometheus, and every panel
+#   - each dashboard: structure, its variables resolve through Prometheus, and every panel
 #     query, with the variables set to the real label values, runs through
-#     /api/v1/query and returns series (operator panels included);
-#   - `kubectl kustomize config/grafana` is a ConfigMap holding the dashboard unchanged.
+#     /api/v1/query and returns series (operator, lab-mode and wallets panels included);
+#   - `kubectl kustomize config/grafana` has a ConfigMap holding each dashboard unchanged.
 # Each check counts. Ends with exactly one line "observability: N passed, N failed,
 # 0 skipped" (after stopping everything it started, by PID, so nothing prints after
 # it); exits non-zero when anything fails.
@@ -39,7 +41,7 @@
 # hack/validate.sh installs it). About 20 s on two cores, most of it mining.
 #
 #   OBS_KEEP_WORKDIR=1   keep the work directory (logs, Prometheus config) for a look
-#   OBS_DASHBOARD=FILE   check this dashboard instead of config/grafana/monero-nodes.json
+#   OBS_DASHBOARD=FILE   check this dashboard instead of the two in config/grafana
 #   OBS_DOCS=FILE        check this metrics table instead of docs/metrics.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -136,8 +138,8 @@ else
 fi
 
 # Distinct free ports, all asked for at once.
-read -r p2p_a rpc_a p2p_b rpc_b closed ex_a ex_b ex_dead wallet op_port prom_port < <(
-  PYTHONPATH=hack python3 -c 'from testlib import free_ports; print(*free_ports(11))')
+read -r p2p_a rpc_a p2p_b rpc_b closed ex_a ex_b ex_dead wallet op_port prom_port wallet_b ex_w < <(
+  PYTHONPATH=hack python3 -c 'from testlib import free_ports; print(*free_ports(13))')
 
 rpc() { # rpc PORT METHOD [PARAMS]: a JSON-RPC call; fails on an "error" answer
   local out
@@ -195,6 +197,9 @@ scrape_configs:
         labels: {namespace: monero-test, pod: nodes-1, container: exporter, endpoint: metrics}
       - targets: ['127.0.0.1:$ex_dead']
         labels: {namespace: monero-test, pod: nodes-2, container: exporter, endpoint: metrics}
+      # A MoneroNetwork's wallets pod, which its PodMonitor selects with the nodes.
+      - targets: ['127.0.0.1:$ex_w']
+        labels: {namespace: monero-test, pod: net-wallets-0, container: exporter, endpoint: metrics}
   - job_name: monero-operator-metrics
     static_configs:
       - targets: ['127.0.0.1:$op_port']
@@ -209,6 +214,16 @@ spawn monero-wallet-rpc "$work/wallet.log" monero-wallet-rpc --daemon-address="1
   --trusted-daemon --disable-rpc-login --rpc-bind-ip=127.0.0.1 --rpc-bind-port="$wallet" \
   --rpc-ssl=disabled --daemon-ssl=disabled --non-interactive --wallet-dir="$work/wallet" \
   --shared-ringdb-dir="$work/wallet/ringdb" --log-file="$work/wallet-rpc.log"
+# A network's wallets pod: one monero-wallet-rpc on node b and the exporter in wallets
+# mode, which makes its wallet.
+mkdir -p "$work/wallets"
+spawn monero-wallet-rpc-b "$work/wallet-b.log" monero-wallet-rpc --daemon-address="127.0.0.1:$rpc_b" \
+  --disable-rpc-login --rpc-bind-ip=127.0.0.1 --rpc-bind-port="$wallet_b" \
+  --rpc-ssl=disabled --daemon-ssl=disabled --non-interactive --wallet-dir="$work/wallets" \
+  --shared-ringdb-dir="$work/wallets/ringdb" --log-file="$work/wallet-rpc-b.log"
+echo "{\"wallets\": 1, \"firstPort\": $wallet_b}" >"$work/wallets.lab.json"
+spawn exporter-wallets "$work/exporter-wallets.log" "$exporter" \
+  --wallets-lab "$work/wallets.lab.json" --listen "127.0.0.1:$ex_w"
 
 wait_for "monerod a's RPC" rpc "$rpc_a" get_block_count
 wait_for "monerod b's RPC" rpc "$rpc_b" get_block_count
@@ -260,11 +275,13 @@ wait_for "Prometheus to answer" curl -sf "$prom_url/-/ready"
   'count_over_time(monero_network_received_bytes_total{pod="nodes-1"}[10s]) >= 3' \
   'count_over_time(monero_exporter_collector_errors_total{pod="nodes-2"}[10s]) >= 3' \
   'monero_block_propagation_seconds_count{pod="nodes-1"} > 0' \
+  'monero_wallet_up{pod="net-wallets-0"} == 1' \
+  'count_over_time(monero_wallet_transfers_total{pod="net-wallets-0", result="sent"}[10s]) >= 3' \
   'count_over_time(monero_operator_reconciles_total[10s]) >= 3' ||
   fatal "Prometheus did not get the samples in time"
 
 echo "== checks"
-for target in "exporter nodes-0=$ex_a" "exporter nodes-1=$ex_b" "exporter nodes-2 (monerod down)=$ex_dead" "operator=$op_port"; do
+for target in "exporter nodes-0=$ex_a" "exporter nodes-1=$ex_b" "exporter nodes-2 (monerod down)=$ex_dead" "exporter net-wallets-0 (wallets mode)=$ex_w" "operator=$op_port"; do
   name=${target%=*}
   if curl -sf --max-time 10 "http://127.0.0.1:${target##*=}/metrics" >"$work/metrics.txt" &&
     promtool check metrics <"$work/metrics.txt" >"$work/promtool.log" 2>&1; then
@@ -288,8 +305,9 @@ status=0
   --exporter "http://127.0.0.1:$ex_a/metrics" \
   --exporter "http://127.0.0.1:$ex_b/metrics" \
   --exporter "http://127.0.0.1:$ex_dead/metrics" \
+  --exporter "http://127.0.0.1:$ex_w/metrics" \
   --operator "http://127.0.0.1:$op_port/metrics" \
-  --dashboard "${OBS_DASHBOARD:-config/grafana/monero-nodes.json}" --docs "${OBS_DOCS:-docs/metrics.md}" \
+  ${OBS_DASHBOARD:+--dashboard "$OBS_DASHBOARD"} --docs "${OBS_DOCS:-docs/metrics.md}" \
   "${kustomized[@]}" --counts "$work/counts" || status=$?
 if [ -s "$work/counts" ]; then
   read -r p f <"$work/counts"

@@ -511,6 +511,32 @@ pub struct SetStatus {
     /// operator learned it ("0.18.4.0 from the image tag"), or why it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monerod_version: Option<String>,
+    /// A network's wallets (`spec.wallets`), as their lab sidecar reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wallets: Vec<WalletStatus>,
+}
+
+/// One wallet of a network.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletStatus {
+    /// The wallet's index: its RPC is port 18083 plus this.
+    pub index: i32,
+    /// Its main address, once the wallet is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Balance in atomic units (1 XMR = 10^12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<u64>,
+    /// The part of the balance that can be spent now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlocked_balance: Option<u64>,
+    /// Transfers sent since the sidecar started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<u64>,
+    /// Why the wallet could not be read or used, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// How a change to the pods' template (image, args, config, login, peers)

@@ -65,6 +65,7 @@ use crate::nodeset::NodeSpec;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.topology) || !has(self.topology.hub) || self.topology.hub < self.replicas").message("spec.topology.hub must be the index of a node, below spec.replicas").reason(Reason::FieldValueInvalid))]
+#[x_kube(validation = Rule::new("!has(self.wallets) || self.replicas > 0").message("spec.wallets needs at least one node to connect to (spec.replicas > 0)").reason(Reason::FieldValueInvalid))]
 pub struct MoneroNetworkSpec {
     /// Number of nodes. Scaling rewires every node's peers (and so rolls
     /// them). Every node's config file lists every other node, so a large
@@ -108,9 +109,61 @@ pub struct MoneroNetworkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100_000_000))]
     pub ready_at_height: Option<u64>,
+    /// Wallets for tests: monero-wallet-rpc instances in one pod
+    /// (`<name>-wallets-0`), each with a wallet made on first start and kept
+    /// on its volume, served in the cluster at `<name>-wallets:18083+i`. With
+    /// `blocks`, the miners mine to the wallets in turn, so they are funded
+    /// from coinbase (spendable 60 blocks later), and the network is Ready
+    /// only once every wallet has an unlocked balance. Off when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallets: Option<Wallets>,
     /// What every node looks like.
     #[serde(default)]
     pub template: NodeTemplate,
+}
+
+/// Wallets with funds and, when asked, traffic between them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Wallets {
+    /// How many wallets. Wallet i talks to node i modulo the number of nodes,
+    /// through its restricted RPC. Default 2.
+    #[serde(default = "default_wallet_count")]
+    #[schemars(range(min = 1, max = 16))]
+    pub count: i32,
+    /// Transfers each wallet sends per minute, to the other wallets in turn,
+    /// whenever its unlocked balance allows. 0 (the default) sends none.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 600))]
+    pub transactions_per_minute: u32,
+    /// The amount of each transfer, in atomic units (1 XMR = 10^12).
+    /// Default 10^9 (0.001 XMR).
+    #[serde(default = "default_transfer_amount")]
+    #[schemars(range(min = 1, max = 1_000_000_000_000_000u64))]
+    pub amount: u64,
+    /// Require HTTP digest login on every wallet's RPC, from this Secret
+    /// (given to monero-wallet-rpc in a config file, never in its arguments).
+    /// Without it the wallets' RPC is open to anything in the cluster that
+    /// can reach the Service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<crate::RpcLogin>,
+    /// The image with `/usr/bin/monero-wallet-rpc`. Default: the nodes'
+    /// monerod image (the operator's monerod image ships it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub image: Option<String>,
+    /// Resources of each monero-wallet-rpc container. Default: requests of
+    /// 20m CPU and 64Mi memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
+}
+
+fn default_wallet_count() -> i32 {
+    2
+}
+
+fn default_transfer_amount() -> u64 {
+    1_000_000_000
 }
 
 /// Blocks on a schedule.

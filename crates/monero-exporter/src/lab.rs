@@ -54,6 +54,20 @@ pub struct Mining {
     pub blocks: u64,
     /// Where the coinbase goes (a mainnet-format address works on regtest).
     pub address: String,
+    /// Where the coinbase goes instead, when given: each round to the next
+    /// (a network's wallets, funded in turn).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
+}
+
+impl Mining {
+    /// Round `n`'s coinbase address.
+    pub fn address_for(&self, n: usize) -> &str {
+        match self.addresses.len() {
+            0 => &self.address,
+            len => &self.addresses[n % len],
+        }
+    }
 }
 
 fn one() -> u64 {
@@ -232,6 +246,7 @@ impl Lab {
     /// (monerod busy, restarting) is logged and the next tick tries again.
     pub async fn run(self, path: PathBuf) {
         let mut next_round = Instant::now();
+        let mut round = 0usize;
         let mut last_error = String::new();
         loop {
             match read_config(&path) {
@@ -243,7 +258,8 @@ impl Lab {
                     if let Some(m) = &cfg.mine
                         && Instant::now() >= next_round
                     {
-                        self.mine(m).await;
+                        self.mine(m, m.address_for(round)).await;
+                        round = round.wrapping_add(1);
                         next_round = Instant::now() + Duration::from_secs(m.every_seconds.max(1));
                     }
                 }
@@ -260,8 +276,8 @@ impl Lab {
         }
     }
 
-    async fn mine(&self, m: &Mining) {
-        match self.client.generate_blocks(m.blocks, &m.address).await {
+    async fn mine(&self, m: &Mining, address: &str) {
+        match self.client.generate_blocks(m.blocks, address).await {
             Ok(r) => tracing::info!(height = r.height, blocks = m.blocks, "lab: mined"),
             Err(e) => tracing::warn!(error = %e, "lab: generateblocks failed"),
         }
@@ -530,7 +546,8 @@ mod tests {
             Some(Mining {
                 every_seconds: 30,
                 blocks: 1,
-                address: "4abc".into()
+                address: "4abc".into(),
+                addresses: Vec::new(),
             })
         );
         assert_eq!(
@@ -550,6 +567,20 @@ mod tests {
         let e = read_config(&dir.join("none.json")).unwrap_err().to_string();
         assert!(e.contains("cannot read"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_coinbase_goes_to_each_wallet_in_turn() {
+        let mut m = Mining {
+            every_seconds: 1,
+            blocks: 1,
+            address: "4default".into(),
+            addresses: Vec::new(),
+        };
+        assert_eq!(m.address_for(3), "4default");
+        m.addresses = vec!["4a".into(), "4b".into()];
+        let got: Vec<&str> = (0..4).map(|n| m.address_for(n)).collect();
+        assert_eq!(got, ["4a", "4b", "4a", "4b"]);
     }
 
     fn ip(s: &str) -> IpAddr {

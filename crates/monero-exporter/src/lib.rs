@@ -11,6 +11,7 @@
 pub mod collect;
 pub mod lab;
 mod render;
+pub mod wallets;
 pub mod xmrig;
 
 use std::future::Future;

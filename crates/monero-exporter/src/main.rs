@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use monero_exporter::xmrig::{self, XmrigClient, XmrigExporter};
-use monero_exporter::{Exporter, Options, lab};
+use monero_exporter::{Exporter, Options, lab, wallets};
 use monero_rpc::DaemonClient;
 
 /// Prometheus exporter for monerod. Every flag can also be set from the environment
@@ -72,6 +72,19 @@ struct Args {
         conflicts_with = "xmrig_address"
     )]
     lab_config: Option<PathBuf>,
+
+    /// Wallets mode, for a MoneroNetwork's wallets pod: a JSON file naming the
+    /// monero-wallet-rpc instances on this host (`{"wallets": 2, "firstPort": 18083,
+    /// "transactionsPerMinute": 0, "amount": 1000000000}`). Each wallet is made on
+    /// first start and opened after, its balance kept fresh, transfers sent between
+    /// them; `/wallets` and `/metrics` report them. `--rpc-login-file` is then the
+    /// wallets' RPC login; the monerod flags do not apply.
+    #[arg(
+        long,
+        env = "MONERO_EXPORTER_WALLETS_LAB",
+        conflicts_with_all = ["xmrig_address", "lab_config", "monerod_address", "socks5_proxy", "ready_allow_unsynced"]
+    )]
+    wallets_lab: Option<PathBuf>,
 
     /// Log format.
     #[arg(long, env = "MONERO_EXPORTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -171,6 +184,18 @@ async fn main() -> Result<()> {
         }
         let what = format!("xmrig at {}", client.authority());
         return serve(args.listen, XmrigExporter::new(client).router(), &what).await;
+    }
+
+    if let Some(path) = &args.wallets_lab {
+        let cfg = wallets::read_config(path).context("--wallets-lab")?;
+        let login = match &args.rpc_login_file {
+            Some(f) => Some(read_login(f)?),
+            None => None,
+        };
+        let lab = wallets::WalletsLab::new(&cfg, "127.0.0.1", login)?;
+        let what = format!("{} wallets from port {}", cfg.wallets, cfg.first_port);
+        tokio::spawn(lab.clone().run(path.clone()));
+        return serve(args.listen, lab.router(), &what).await;
     }
 
     // A scrape makes a dozen concurrent calls: keep that many connections warm between

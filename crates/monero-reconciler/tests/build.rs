@@ -91,8 +91,11 @@ fn service<'a>(d: &'a Desired, name: &str) -> Option<&'a Service> {
 }
 
 fn hash(d: &Desired) -> String {
-    sts(d)
-        .spec
+    template_hash(sts(d))
+}
+
+fn template_hash(s: &StatefulSet) -> String {
+    s.spec
         .as_ref()
         .unwrap()
         .template
@@ -2413,4 +2416,172 @@ fn partitions_tell_each_node_whom_to_ban_and_restart_nobody() {
         assert_eq!(f, field);
         assert!(msg.contains(words), "{msg}");
     }
+}
+
+fn wallets_sts(d: &Desired) -> &StatefulSet {
+    d.children
+        .iter()
+        .find_map(|c| match c {
+            Child::StatefulSet(s) if s.metadata.name.as_deref() == Some("net-wallets") => {
+                Some(s.as_ref())
+            }
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn wallets_pod(d: &Desired) -> &PodSpec {
+    wallets_sts(d)
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+}
+
+#[test]
+fn wallets_are_one_pod_of_wallet_rpcs_beside_the_nodes_with_logins_in_a_file() {
+    let mut c = ctx();
+    c.secrets.insert(
+        "wl".into(),
+        BTreeMap::from([
+            ("username".to_string(), b"dev".to_vec()),
+            ("password".to_string(), b"wallet-pass".to_vec()),
+        ]),
+    );
+    let spec = json!({"replicas": 2, "template": {"spec": {"network": "regtest",
+                        "monerod": {"rpc": {"login": {"secretName": "login"}}}}},
+                      "wallets": {"count": 3, "transactionsPerMinute": 4, "login": {"secretName": "wl"}}});
+    let d = build_any(net_named(spec), &c).unwrap();
+    // The nodes' StatefulSet stays the first (the rollout gate's), the
+    // wallets' comes after, with a selector of their own.
+    assert_eq!(sts(&d).metadata.name.as_deref(), Some("net"));
+    let w = wallets_sts(&d).spec.as_ref().unwrap();
+    assert_eq!(w.replicas, Some(1));
+    assert_eq!(
+        w.selector.match_labels.as_ref().unwrap()["app.kubernetes.io/name"],
+        "monero-wallet-rpc"
+    );
+    let p = wallets_pod(&d);
+    let names: Vec<&str> = p.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["wallet-0", "wallet-1", "wallet-2", "exporter"]);
+    let a = |i: usize| p.containers[i].args.clone().unwrap();
+    // Wallet i talks to node i modulo the nodes, through its Service.
+    assert!(a(0).contains(&"--daemon-address=net-0.ns.svc.cluster.local:18089".to_string()));
+    assert!(a(2).contains(&"--daemon-address=net-0.ns.svc.cluster.local:18089".to_string()));
+    assert!(a(1).contains(&"--rpc-bind-port=18084".to_string()));
+    assert!(a(1).contains(&"--allow-mismatched-daemon-version".to_string()));
+    assert!(!a(1).contains(&"--disable-rpc-login".to_string()));
+    for c in &p.containers {
+        let all = format!("{:?}", c.args);
+        assert!(
+            !all.contains("wallet-pass") && !all.contains("s3cret"),
+            "{all}"
+        );
+        assert_eq!(
+            c.security_context.as_ref().unwrap().run_as_non_root,
+            Some(true)
+        );
+    }
+    let conf = file(&d, "net-wallets", "wallet-rpc.conf");
+    assert_eq!(
+        conf,
+        "rpc-login=dev:wallet-pass\ndaemon-login=alice:s3cret:with:colons\n"
+    );
+    assert_eq!(file(&d, "net-wallets", "rpc-login"), "dev:wallet-pass\n");
+    assert_eq!(
+        serde_json::from_str::<Value>(&file(&d, "net-wallets", "wallets.lab.json")).unwrap(),
+        json!({"wallets": 3, "firstPort": 18083, "transactionsPerMinute": 4, "amount": 1000000000u64})
+    );
+    let ports: Vec<i32> = service(&d, "net-wallets")
+        .unwrap()
+        .spec
+        .as_ref()
+        .unwrap()
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|p| p.port)
+        .collect();
+    assert_eq!(ports, [18083, 18084, 18085]);
+    // A new rate reaches the sidecar's file without restarting the wallets.
+    let rate = |tpm: u32| {
+        let d = build_any(
+            net_named(
+                json!({"replicas": 2, "template": {"spec": {"network": "regtest"}},
+                             "wallets": {"count": 1, "transactionsPerMinute": tpm}}),
+            ),
+            &c,
+        )
+        .unwrap();
+        let hash = template_hash(wallets_sts(&d));
+        (hash, wallets_pod(&d).containers[0].args.clone().unwrap())
+    };
+    let (h1, args1) = rate(0);
+    let (h2, _) = rate(60);
+    assert_eq!(h1, h2);
+    assert!(args1.contains(&"--disable-rpc-login".to_string()));
+    // No wallets, no wallet objects.
+    let none = build_any(net_named(json!({"replicas": 2})), &c).unwrap();
+    assert!(
+        none.names_of(|_| true)
+            .iter()
+            .all(|n| !n.contains("wallets"))
+    );
+}
+
+#[test]
+fn the_miners_mine_to_the_wallets_the_status_knows() {
+    let mut n = net_named(
+        json!({"replicas": 2, "template": {"spec": {"network": "regtest"}},
+                                  "blocks": {"interval": "5s"}, "wallets": {"count": 2}}),
+    );
+    let d = build_any(n.clone(), &ctx()).unwrap();
+    assert_eq!(lab_file(&d, 0)["mine"].get("addresses"), None);
+    n["status"] = json!({"wallets": [{"index": 1, "address": "4b"}, {"index": 0, "address": "4a"},
+                                     {"index": 7, "address": "4gone"}]});
+    let known = build_any(n.clone(), &ctx()).unwrap();
+    assert_eq!(
+        lab_file(&known, 0)["mine"]["addresses"],
+        json!(["4a", "4b"])
+    );
+    // Learning the addresses restarts no node.
+    assert_eq!(hash(&d), hash(&known));
+    // Wallets removed: the status's addresses are no longer mined to.
+    n["spec"].as_object_mut().unwrap().remove("wallets");
+    let gone = build_any(n, &ctx()).unwrap();
+    assert_eq!(lab_file(&gone, 0)["mine"].get("addresses"), None);
+}
+
+#[test]
+fn wallets_need_the_exporter_and_a_name_with_room() {
+    let (f, msg) = refused(
+        net_named(json!({"replicas": 1, "wallets": {},
+                         "template": {"spec": {"exporter": {"enabled": false}}}})),
+        &ctx(),
+    );
+    assert_eq!(f, "spec.wallets");
+    assert!(msg.contains("exporter"), "{msg}");
+    let (f, _) = refused(net_named(json!({"replicas": 0, "wallets": {}})), &ctx());
+    assert_eq!(f, "spec.wallets");
+    let long = "n".repeat(45);
+    let (f, msg) = refused(
+        named(
+            "MoneroNetwork",
+            &long,
+            json!({"replicas": 1, "wallets": {}}),
+        ),
+        &ctx(),
+    );
+    assert_eq!(f, "metadata.name");
+    assert!(msg.contains("at most 44"), "{msg}");
+    // Without wallets the same name is fine.
+    build_any(
+        named("MoneroNetwork", &long, json!({"replicas": 1})),
+        &ctx(),
+    )
+    .unwrap();
 }

@@ -737,3 +737,282 @@ async fn a_ring_makes_blocks_on_its_schedule_and_is_ready_at_its_height() {
         assert!(!n.process.is_running(), "{} stopped", n.pod);
     }
 }
+
+/// The wallets' pod on loopback: each rendered monero-wallet-rpc container
+/// run with its args and config file (the daemon's Service name pointed at
+/// that node's restricted port, the wallet ports from `base`), and the
+/// sidecar's lab file with `firstPort` moved to `base`.
+struct WalletPod {
+    processes: Vec<Process>,
+    lab: PathBuf,
+    _dir: TempDir,
+}
+
+impl WalletPod {
+    fn start(d: &Desired, name: &str, restricted_by_host: &BTreeMap<String, u16>) -> WalletPod {
+        let dir = TempDir::new("loopback-wallets").unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        // The volume's mount point, which the pod always has.
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        let secret = config_secret(d, name);
+        for (key, value) in secret.data.as_ref().unwrap() {
+            std::fs::write(etc.join(key), &value.0).unwrap();
+        }
+        // Two consecutive free ports: wallet i serves base + i, as in the pod.
+        let base = loop {
+            let p = free_port().unwrap();
+            if std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+                break p;
+            }
+        };
+        let lab = etc.join(build::WALLETS_LAB_KEY);
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&lab).unwrap()).unwrap();
+        cfg["firstPort"] = json!(base);
+        std::fs::write(&lab, cfg.to_string()).unwrap();
+        let sts = d
+            .children
+            .iter()
+            .find_map(|c| match c {
+                Child::StatefulSet(s) if s.metadata.name.as_deref() == Some(name) => Some(s),
+                _ => None,
+            })
+            .unwrap();
+        let pod = sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        let mut processes = Vec::new();
+        for c in pod
+            .containers
+            .iter()
+            .filter(|c| c.name.starts_with("wallet-"))
+        {
+            assert_eq!(
+                c.command.as_deref(),
+                Some(&["/usr/bin/monero-wallet-rpc".to_string()][..])
+            );
+            let i: u16 = c.name["wallet-".len()..].parse().unwrap();
+            let args: Vec<String> = c
+                .args
+                .as_ref()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    let Some((flag, value)) = a.split_once('=') else {
+                        return a.clone();
+                    };
+                    let value = match flag {
+                        "--daemon-address" => {
+                            let (host, _) = value.rsplit_once(':').unwrap();
+                            format!("127.0.0.1:{}", restricted_by_host[host])
+                        }
+                        "--rpc-bind-ip" => "127.0.0.1".into(),
+                        "--rpc-bind-port" => (base + i).to_string(),
+                        "--config-file" => etc
+                            .join(value.rsplit('/').next().unwrap())
+                            .display()
+                            .to_string(),
+                        "--wallet-dir" | "--shared-ringdb-dir" => dir
+                            .path()
+                            .join(value.trim_start_matches('/'))
+                            .display()
+                            .to_string(),
+                        _ => value.to_string(),
+                    };
+                    format!("{flag}={value}")
+                })
+                .collect();
+            assert!(
+                !args.iter().any(|a| a.contains("secret-pass")),
+                "no login in the args: {args:?}"
+            );
+            let mut cmd = Command::new("monero-wallet-rpc");
+            cmd.args(&args);
+            let log = dir.path().join(format!("{}.log", c.name));
+            processes.push(Process::spawn(&c.name, cmd, log).unwrap());
+        }
+        WalletPod {
+            processes,
+            lab,
+            _dir: dir,
+        }
+    }
+}
+
+/// A network with wallets, from the rendered objects: two nodes, the miner's
+/// lab sidecar, two real monero-wallet-rpc with a login, and the wallets'
+/// sidecar (monero-exporter's wallets mode, in this process). The wallets are
+/// made, their addresses go through the status into the miner's lab file (as
+/// the operator does), the coinbase funds them, they send each other
+/// transfers, and every node has those transactions in its chain.
+#[tokio::test(flavor = "multi_thread")]
+async fn wallets_are_funded_by_the_miners_and_pay_each_other() {
+    if skip_unless_installed(&[("monerod", "monero"), ("monero-wallet-rpc", "monero")]) {
+        return;
+    }
+    if !monerod_at_least(&[0, 18]) {
+        eprintln!(
+            "SKIPPED: monerod 0.17 allows one connection per address; two loopback nodes need 0.18"
+        );
+        return;
+    }
+    let mut net: MoneroNetwork = serde_json::from_value(json!({
+        "apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork",
+        "metadata": {"name": "lab", "namespace": "test"},
+        "spec": {"replicas": 2,
+                 "blocks": {"interval": "1s", "blocksPerRound": 5, "miners": [0]},
+                 "wallets": {"count": 2, "transactionsPerMinute": 30,
+                             "login": {"secretName": "wallet-login"}},
+                 "template": {"spec": {"network": "regtest", "monerod": {"args": ["--fixed-difficulty=1"]}}}}
+    }))
+    .unwrap();
+    let mut ctx = release_ctx();
+    ctx.secrets.insert(
+        "wallet-login".into(),
+        BTreeMap::from([
+            ("username".to_string(), b"lab".to_vec()),
+            ("password".to_string(), b"secret-pass".to_vec()),
+        ]),
+    );
+    let desired = build::network(&net, &ctx).unwrap();
+    let args = monerod_container(&desired).args.unwrap();
+    let secret = config_secret(&desired, "lab-monerod");
+    let pods: Vec<String> = (0..2).map(|i| format!("lab-{i}")).collect();
+    let Started {
+        ports,
+        mut nodes,
+        clients,
+        etc,
+    } = start_network(&args, &secret, &pods, "test");
+    let restricted_by_host: BTreeMap<String, u16> = pods
+        .iter()
+        .zip(&ports)
+        .map(|(p, ports)| (format!("{p}.test.svc.cluster.local"), ports.restricted))
+        .collect();
+    let mut wallets = WalletPod::start(&desired, "lab-wallets", &restricted_by_host);
+
+    // The miner's sidecar, and the wallets' sidecar with the rendered login.
+    let miner_lab = etc.path().join("lab-0.lab.json");
+    let miner = tokio::spawn(
+        monero_exporter::lab::Lab::new(nodes[0].client(ports[0].rpc, None))
+            .unwrap()
+            .run(miner_lab.clone()),
+    );
+    let cfg = monero_exporter::wallets::read_config(&wallets.lab).unwrap();
+    let lab = monero_exporter::wallets::WalletsLab::new(
+        &cfg,
+        "127.0.0.1",
+        Some(("lab".into(), "secret-pass".into())),
+    )
+    .unwrap();
+    let driver = tokio::spawn(lab.clone().run(wallets.lab.clone()));
+
+    let check_wallets = |wallets: &mut WalletPod| {
+        for p in &mut wallets.processes {
+            assert!(p.is_running(), "a wallet-rpc exited:\n{}", p.log_tail(4000));
+        }
+    };
+    // The wallets are made; their addresses reach the status, and from it the
+    // miner's lab file, through the builder (the operator's loop).
+    wait_for("both wallets made", &mut nodes, async || {
+        check_wallets(&mut wallets);
+        let r = lab.reports();
+        if r.iter().all(|w| w.address.is_some()) {
+            Ok(())
+        } else {
+            Err(format!("{r:?}"))
+        }
+    })
+    .await;
+    let status_of = |reports: &[monero_exporter::wallets::WalletReport]| {
+        let seen: Vec<monero_crd::WalletStatus> =
+            serde_json::from_value(serde_json::to_value(reports).unwrap()).unwrap();
+        let rows = pods.iter().map(|p| (p.clone(), true, None)).collect();
+        monero_reconciler::controller::status::compute(
+            monero_reconciler::controller::status::StatusInput {
+                generation: Some(1),
+                desired: 2,
+                pods: rows,
+                network: true,
+                wallets: Some(monero_reconciler::controller::status::WalletsInput {
+                    count: 2,
+                    funded_by_blocks: true,
+                    seen,
+                    message: None,
+                }),
+                now: k8s_openapi::jiff::Timestamp::now(),
+                ..Default::default()
+            },
+        )
+    };
+    let early = status_of(&lab.reports());
+    net.status = Some(early.clone());
+    let desired = build::network(&net, &ctx).unwrap();
+    let miner_file = secret_text(&config_secret(&desired, "lab-monerod"), "lab-0.lab.json");
+    for w in &early.wallets {
+        let a = w.address.as_deref().unwrap();
+        assert!(miner_file.contains(a), "{a} not in {miner_file}");
+    }
+    std::fs::write(&miner_lab, &miner_file).unwrap();
+
+    wait_for(
+        "both wallets funded from coinbase",
+        &mut nodes,
+        async || {
+            check_wallets(&mut wallets);
+            let r = lab.reports();
+            if r.iter().all(|w| w.unlocked_balance.unwrap_or(0) > 0) {
+                Ok(())
+            } else {
+                Err(format!("{r:?}"))
+            }
+        },
+    )
+    .await;
+    let funded = status_of(&lab.reports());
+    let cond = |s: &monero_crd::SetStatus, t: &str| {
+        let c = s.conditions.iter().find(|c| c.type_ == t).unwrap().clone();
+        (c.status, c.reason)
+    };
+    if early.wallets.iter().all(|w| w.unlocked_balance == Some(0)) {
+        assert_eq!(
+            cond(&early, "Ready"),
+            ("False".into(), "WalletsNotFunded".into())
+        );
+    }
+    assert_eq!(
+        cond(&funded, "WalletsFunded"),
+        ("True".into(), "Funded".into())
+    );
+    assert_eq!(cond(&funded, "Ready").0, "True");
+
+    // Each sends to the other; the transactions reach every node's chain
+    // (get_info's tx_count leaves coinbase out).
+    wait_for("transfers in every node's chain", &mut nodes, async || {
+        check_wallets(&mut wallets);
+        let r = lab.reports();
+        if !r.iter().all(|w| w.transfers.unwrap_or(0) >= 1) {
+            return Err(format!("{r:?}"));
+        }
+        let mut seen = Vec::new();
+        for c in &clients {
+            seen.push(c.get_info().await.map_err(|e| e.to_string())?.tx_count);
+        }
+        if seen.iter().all(|n| *n >= 2) {
+            Ok(())
+        } else {
+            Err(format!("non-coinbase transactions per node: {seen:?}"))
+        }
+    })
+    .await;
+
+    driver.abort();
+    miner.abort();
+    for p in &mut wallets.processes {
+        p.stop(Duration::from_secs(20));
+        assert!(!p.is_running());
+    }
+    for mut n in nodes {
+        n.process.stop(Duration::from_secs(20));
+        assert!(!n.process.is_running(), "{} stopped", n.pod);
+    }
+}

@@ -13,6 +13,7 @@ mod node;
 mod pod;
 mod services;
 mod version;
+mod wallets;
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,7 @@ pub use node::{MONEROD_WORKLOAD, NodeKind, effective_network, monerod_version, n
 pub use pod::EXPORTER_PORT;
 pub use services::{POD_NAME_LABEL, per_replica_service_name};
 pub use version::{MonerodVersion, Resolved as ResolvedVersion, Source as VersionSource};
+pub use wallets::{WALLET_RPC_PORT, WALLET_WORKLOAD, WALLETS_LAB_KEY, wallet_port, wallets_name};
 
 use crate::error::InvalidSpec;
 

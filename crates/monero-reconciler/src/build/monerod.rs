@@ -110,6 +110,11 @@ fn lab_file(spec: &Spec<'_>, i: i32, cluster_domain: &str) -> String {
                 "address": b.address,
             }),
         );
+        if !spec.wallet_addresses.is_empty()
+            && let Some(mine) = lab.get_mut("mine")
+        {
+            mine["addresses"] = serde_json::json!(spec.wallet_addresses);
+        }
     }
     let owner = spec.owner;
     let names = [

@@ -20,8 +20,8 @@ use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec,
-    PodTemplateSpec, Probe, TCPSocketAction, Volume, VolumeResourceRequirements,
+    Container, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe,
+    TCPSocketAction, Volume, VolumeResourceRequirements,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -29,7 +29,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use monero_crd::{
     Blocks, Clearnet, MoneroNetwork, MoneroNodeSet, Network, NodeSpec, PerReplicaType, Ports,
-    Readiness, Topology, TopologyType, UpdateStrategy, ZmqPub, parse_duration,
+    Readiness, RpcLogin, Topology, TopologyType, UpdateStrategy, ZmqPub, parse_duration,
 };
 
 use super::graph::Graph;
@@ -41,7 +41,7 @@ use super::monerod::{
 use super::pod::{
     EXPORTER_PORT, anti_affinity, apply_overrides, container_security, exporter_container,
     exporter_readiness, field_env, mount, pod_labels, pod_monitor, pod_security, port, requests,
-    scrape_annotations,
+    scrape_annotations, tmp_volume,
 };
 use super::version::{MonerodVersion, Resolved};
 use super::{
@@ -148,9 +148,35 @@ pub fn network(net: &MoneroNetwork, ctx: &Context) -> Result<Desired, InvalidSpe
     spec.graph = Some(peer_graph(&owner, &net.spec.topology, net.spec.replicas)?);
     spec.blocks = net.spec.blocks.as_ref();
     spec.partitions = &net.spec.partitions;
+    spec.wallet_addresses = wallet_addresses(net);
     check_blocks(&spec)?;
     check_partitions(&spec)?;
-    build(&spec, &net.spec.update_strategy, ctx)
+    let mut desired = build(&spec, &net.spec.update_strategy, ctx)?;
+    if let Some(w) = &net.spec.wallets {
+        super::wallets::check(&spec, w)?;
+        let wallets = super::wallets::children(&spec, w, ctx)?;
+        check_sizes(&owner, &wallets)?;
+        desired.children.extend(wallets);
+        super::wallets::widen_pod_monitor(&mut desired.children, &owner);
+    }
+    Ok(desired)
+}
+
+/// The wallets' addresses the status knows, in wallet order: only while
+/// `spec.wallets` asks for them.
+fn wallet_addresses(net: &MoneroNetwork) -> Vec<String> {
+    let Some(w) = &net.spec.wallets else {
+        return Vec::new();
+    };
+    let mut known: Vec<(i32, String)> = net
+        .status
+        .iter()
+        .flat_map(|s| &s.wallets)
+        .filter(|s| s.index < w.count)
+        .filter_map(|s| Some((s.index, s.address.clone()?)))
+        .collect();
+    known.sort();
+    known.into_iter().map(|(_, a)| a).collect()
 }
 
 /// Partitions are made by the exporter sidecar, of nodes that exist, each in
@@ -260,6 +286,9 @@ pub(super) struct Spec<'a> {
     pub blocks: Option<&'a Blocks>,
     /// A network's partitions (`spec.partitions`).
     pub partitions: &'a [Vec<i32>],
+    /// The addresses of a network's wallets, as its status reports them:
+    /// the miners mine to them in turn.
+    pub wallet_addresses: Vec<String>,
 }
 
 impl Spec<'_> {
@@ -313,6 +342,7 @@ fn check<'a>(
         graph: None,
         blocks: None,
         partitions: &[],
+        wallet_addresses: Vec::new(),
     };
     check_clearnet(&spec)?;
     check_per_replica(&spec)?;
@@ -527,12 +557,7 @@ fn stateful_set(
             // until node 0 finished a multi-day initial sync.
             pod_management_policy: Some("Parallel".into()),
             update_strategy: Some(sts_strategy(strategy.effective(replicas), replicas)),
-            persistent_volume_claim_retention_policy: Some(
-                StatefulSetPersistentVolumeClaimRetentionPolicy {
-                    when_scaled: Some(node.storage.retention.when_scaled.as_str().into()),
-                    when_deleted: Some(node.storage.retention.when_deleted.as_str().into()),
-                },
-            ),
+            persistent_volume_claim_retention_policy: Some(retention(node)),
             template,
             volume_claim_templates: Some(vec![data_claim(node, spec.net)]),
             ..StatefulSetSpec::default()
@@ -567,11 +592,26 @@ pub fn node_host(owner: &Owner, i: i32, cluster_domain: &str) -> String {
 }
 
 fn login(spec: &Spec<'_>, ctx: &Context) -> Result<Option<(String, String)>, InvalidSpec> {
-    let Some(l) = &spec.node.monerod.rpc.login else {
+    let field = spec.path("monerod.rpc.login");
+    read_login(
+        spec.owner,
+        spec.node.monerod.rpc.login.as_ref(),
+        &field,
+        ctx,
+    )
+}
+
+/// An RPC login from the user's Secret, checked for what a config file line
+/// can hold. `f` is the field the reference sits at, for messages.
+pub(super) fn read_login(
+    owner: &Owner,
+    l: Option<&RpcLogin>,
+    f: &str,
+    ctx: &Context,
+) -> Result<Option<(String, String)>, InvalidSpec> {
+    let Some(l) = l else {
         return Ok(None);
     };
-    let owner = spec.owner;
-    let f = spec.path("monerod.rpc.login");
     let user = ctx
         .secret_value(&l.secret_name, &l.username_key)
         .map_err(|m| invalid(owner, &format!("{f}.usernameKey"), m))?;
@@ -657,14 +697,7 @@ fn pod_template(
         // pile of service-link env vars.
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
-        volumes: Some(vec![
-            config,
-            Volume {
-                name: "tmp".into(),
-                empty_dir: Some(EmptyDirVolumeSource::default()),
-                ..Volume::default()
-            },
-        ]),
+        volumes: Some(vec![config, tmp_volume()]),
         ..PodSpec::default()
     };
     let base_config = base_config_file(spec);
@@ -837,6 +870,11 @@ fn data_claim(node: &NodeSpec, net: Network) -> PersistentVolumeClaim {
         .size
         .clone()
         .unwrap_or_else(|| Quantity(default_storage(net, node.monerod.pruning).into()));
+    claim(size, node.storage.storage_class_name.clone())
+}
+
+/// The `data` volume claim template of a StatefulSet.
+pub(super) fn claim(size: Quantity, class: Option<String>) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some("data".into()),
@@ -844,7 +882,7 @@ fn data_claim(node: &NodeSpec, net: Network) -> PersistentVolumeClaim {
         },
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".into()]),
-            storage_class_name: node.storage.storage_class_name.clone(),
+            storage_class_name: class,
             resources: Some(VolumeResourceRequirements {
                 requests: Some(BTreeMap::from([("storage".to_string(), size)])),
                 ..VolumeResourceRequirements::default()
@@ -852,6 +890,14 @@ fn data_claim(node: &NodeSpec, net: Network) -> PersistentVolumeClaim {
             ..PersistentVolumeClaimSpec::default()
         }),
         ..PersistentVolumeClaim::default()
+    }
+}
+
+/// `storage.retention`, as the StatefulSet's claim retention policy.
+pub(super) fn retention(node: &NodeSpec) -> StatefulSetPersistentVolumeClaimRetentionPolicy {
+    StatefulSetPersistentVolumeClaimRetentionPolicy {
+        when_scaled: Some(node.storage.retention.when_scaled.as_str().into()),
+        when_deleted: Some(node.storage.retention.when_deleted.as_str().into()),
     }
 }
 

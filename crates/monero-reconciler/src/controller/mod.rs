@@ -248,6 +248,10 @@ pub trait Managed:
     fn ready_at_height(&self) -> Option<u64> {
         None
     }
+    /// `spec.wallets`: how many, and whether blocks are mined to them.
+    fn wallets(&self) -> Option<(i32, bool)> {
+        None
+    }
     /// The monerod release the pods' flags are made for, for the status.
     fn monerod_version(&self, ctx: &build::Context) -> Option<String> {
         self.node()
@@ -298,6 +302,10 @@ impl Managed for MoneroNetwork {
     }
     fn ready_at_height(&self) -> Option<u64> {
         self.spec.ready_at_height
+    }
+    fn wallets(&self) -> Option<(i32, bool)> {
+        let w = self.spec.wallets.as_ref()?;
+        Some((w.count, self.spec.blocks.is_some()))
     }
     fn node(&self) -> Option<&monero_crd::NodeSpec> {
         Some(&self.spec.template.spec.node)

@@ -25,6 +25,8 @@ pub struct ProbeTarget {
     /// Read the replica's connections and chain watch from its exporter's
     /// `/lab` (a network node's lab mode).
     pub peers: bool,
+    /// The pod is a network's wallets: only its sidecar's `/wallets` is read.
+    pub wallets: bool,
 }
 
 /// Reads a replica. A trait so the reconcile tests can run without pods.
@@ -59,6 +61,10 @@ impl Probe for RpcProbe {
             let mut o = Observed::default();
             if t.xmrig {
                 read_metrics(&http, &t.ip, &mut o).await;
+                return o;
+            }
+            if t.wallets {
+                read_wallets(&http, &t.ip, &mut o).await;
                 return o;
             }
             let mut builder =
@@ -108,6 +114,19 @@ async fn read_lab(http: &reqwest::Client, ip: &str, o: &mut Observed) {
         Err(e) => {
             o.message.get_or_insert(format!("exporter /lab: {e}"));
         }
+    }
+}
+
+/// Reads the wallets sidecar's `/wallets`: each wallet's address and balance.
+async fn read_wallets(http: &reqwest::Client, ip: &str, o: &mut Observed) {
+    let url = format!("http://{ip}:{}/wallets", crate::build::EXPORTER_PORT);
+    let report = async {
+        let r = http.get(&url).send().await?.error_for_status()?;
+        r.json::<Vec<monero_crd::WalletStatus>>().await
+    };
+    match report.await {
+        Ok(w) => o.wallets = Some(w),
+        Err(e) => o.message = Some(format!("wallets sidecar /wallets: {e}")),
     }
 }
 

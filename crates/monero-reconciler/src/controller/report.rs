@@ -51,6 +51,7 @@ pub(super) struct Parts {
     pub peers: BTreeMap<String, Vec<String>>,
     pub expected_peers: BTreeMap<String, Vec<String>>,
     pub monerod_version: Option<String>,
+    pub wallets: Option<status::WalletsInput>,
 }
 
 /// Observes the pods and writes the status. Returns whether it wrote.
@@ -73,6 +74,7 @@ pub(super) async fn write<K: Managed>(
         versions: seen.versions,
         rollout: report.rollout.map(|d| d.status.clone()),
         updated: report.rollout.and_then(|d| d.updated),
+        wallets: seen.wallets,
     };
     write_status(obj, state, parts).await
 }
@@ -93,12 +95,32 @@ async fn observe<K: Managed>(
     let key = object_key(obj);
     let (since, recent) = recent(state, &key);
     let polled = K::POLLED || obj.exporter();
-    let probes = items.iter().map(|p| {
-        let target = pod_ip(p).map(|ip| probe_target(obj, desired, ctx, ip));
+    let wallet_pods = match obj.wallets() {
+        Some(_) => {
+            let owner = build::Owner::of(K::KIND, obj.meta());
+            list_pods(obj, state, &owner.selector_string(build::WALLET_WORKLOAD)).await?
+        }
+        None => Vec::new(),
+    };
+    let all: Vec<(&Pod, bool)> = items
+        .iter()
+        .map(|p| (p, false))
+        .chain(wallet_pods.iter().map(|p| (p, true)))
+        .collect();
+    let probes = all.iter().map(|(p, wallets)| {
+        let target = pod_ip(p).map(|ip| ProbeTarget {
+            wallets: *wallets,
+            ..probe_target(obj, desired, ctx, ip)
+        });
         observe_pod(state, polled, target, recent.get(&p.name_any()).cloned())
     });
-    let results = futures::future::join_all(probes).await;
-    remember(state, key, since, &items, &results);
+    let mut results = futures::future::join_all(probes).await;
+    let pods: Vec<Pod> = all.iter().map(|(p, _)| (*p).clone()).collect();
+    remember(state, key, since, &pods, &results);
+    let wallet_results = results.split_off(items.len());
+    let wallets = obj
+        .wallets()
+        .map(|(count, funded)| wallets_input(obj, count, funded, wallet_results));
     let versions = items.iter().map(|p| (p.name_any(), version(p))).collect();
     let rows: Vec<Row> = items
         .iter()
@@ -111,7 +133,38 @@ async fn observe<K: Managed>(
         versions,
         p2p,
         peers,
+        wallets,
     })
+}
+
+/// What the wallets pod's sidecar reported, or why nothing was.
+fn wallets_input<K: Managed>(
+    obj: &K,
+    count: i32,
+    funded_by_blocks: bool,
+    observed: Vec<Option<Observed>>,
+) -> status::WalletsInput {
+    let pod = format!("{}-0", build::wallets_name(&obj.name_any()));
+    let o = observed.into_iter().flatten().next();
+    let (seen, message) = match o {
+        None => (Vec::new(), Some(format!("pod {pod} does not exist yet"))),
+        Some(Observed {
+            wallets: Some(w), ..
+        }) => (w, None),
+        Some(o) => (
+            Vec::new(),
+            Some(format!(
+                "pod {pod}: {}",
+                o.message.unwrap_or_else(|| "no report".into())
+            )),
+        ),
+    };
+    status::WalletsInput {
+        count,
+        funded_by_blocks,
+        seen,
+        message,
+    }
 }
 
 /// What observing the pods found.
@@ -120,6 +173,7 @@ struct Seen {
     versions: Versions,
     p2p: BTreeMap<String, String>,
     peers: BTreeMap<String, Vec<String>>,
+    wallets: Option<status::WalletsInput>,
 }
 
 /// Each network node's connections as node names: an incoming connection
@@ -267,6 +321,7 @@ pub(super) fn probe_target<K: Managed>(
         login: obj.rpc_login(ctx),
         xmrig: K::MINERS,
         peers: K::PEERED,
+        wallets: false,
     }
 }
 
@@ -377,6 +432,7 @@ pub(super) async fn write_status<K: Managed>(
         expected_peers: parts.expected_peers,
         ready_at_height: obj.ready_at_height(),
         monerod_version: parts.monerod_version,
+        wallets: parts.wallets,
         now: Timestamp::now(),
     });
     if obj.status() == Some(&new) {

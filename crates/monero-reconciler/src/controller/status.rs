@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use monero_crd::{ReplicaStatus, RolloutStatus, SetStatus};
+use monero_crd::{ReplicaStatus, RolloutStatus, SetStatus, WalletStatus};
 
 /// What polling one pod found (absent fields were not readable).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -40,6 +40,8 @@ pub struct Observed {
     /// Networks: the hashes of the node's last blocks, by height (its lab
     /// sidecar's chain watch): where chains part.
     pub recent_hashes: Option<BTreeMap<u64, String>>,
+    /// A network's wallets pod: what its sidecar's `/wallets` reports.
+    pub wallets: Option<Vec<WalletStatus>>,
     /// Why something could not be read.
     pub message: Option<String>,
 }
@@ -170,8 +172,57 @@ pub struct StatusInput<'a> {
     pub ready_at_height: Option<u64>,
     /// The monerod release the flags are made for, described.
     pub monerod_version: Option<String>,
+    /// Networks: the wallets `spec.wallets` asks for, and whether blocks are
+    /// made for them (then Ready waits until every one can spend).
+    pub wallets: Option<WalletsInput>,
     /// Now, for new transition times.
     pub now: Timestamp,
+}
+
+/// A network's wallets, for the status.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WalletsInput {
+    /// How many `spec.wallets` asks for.
+    pub count: i32,
+    /// Whether the network mines to them (`spec.blocks`).
+    pub funded_by_blocks: bool,
+    /// What the wallets' sidecar reports, in wallet order (empty when it
+    /// could not be read, with why in `message`).
+    pub seen: Vec<WalletStatus>,
+    /// Why the wallets could not be read, when they could not.
+    pub message: Option<String>,
+}
+
+impl WalletsInput {
+    /// The wallets that cannot spend yet, described.
+    fn unfunded(&self) -> Vec<String> {
+        (0..self.count)
+            .filter_map(|i| {
+                let w = self.seen.iter().find(|w| w.index == i);
+                match w.map(|w| (w.unlocked_balance, &w.message)) {
+                    Some((Some(b), _)) if b > 0 => None,
+                    Some((Some(_), _)) => Some(format!("wallet-{i} has no unlocked balance")),
+                    Some((None, Some(m))) => Some(format!("wallet-{i}: {m}")),
+                    _ => Some(format!("wallet-{i} not read yet")),
+                }
+            })
+            .collect()
+    }
+
+    /// `WalletsFunded`: every wallet has something to spend.
+    fn condition(&self, cond: &impl Fn(&str, bool, &str, String) -> Condition) -> Condition {
+        let unfunded = self.unfunded();
+        match (&self.message, unfunded.is_empty()) {
+            (Some(m), _) => cond("WalletsFunded", false, "WalletsUnreadable", m.clone()),
+            (None, true) => cond(
+                "WalletsFunded",
+                true,
+                "Funded",
+                format!("{} wallets have an unlocked balance", self.count),
+            ),
+            (None, false) => cond("WalletsFunded", false, "Unfunded", clipped(&unfunded)),
+        }
+    }
 }
 
 /// Computes the new status. Pure: the same inputs give the same status, and a
@@ -265,6 +316,12 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         (h, at)
     });
     let high_enough = below.is_none_or(|(_, at)| at as i32 == input.desired);
+    let unfunded = input
+        .wallets
+        .as_ref()
+        .filter(|w| w.funded_by_blocks)
+        .map(WalletsInput::unfunded)
+        .filter(|u| !u.is_empty());
     let (reason, message) = match (blocked, below) {
         (Some(b), _) => (b.reason.as_str(), b.message.clone()),
         (None, _) if !all_ready => (
@@ -278,12 +335,25 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
                 input.desired
             ),
         ),
+        (None, _) if unfunded.is_some() => (
+            "WalletsNotFunded",
+            format!(
+                "{} (spec.wallets with spec.blocks)",
+                clipped(unfunded.as_deref().unwrap_or_default())
+            ),
+        ),
         (None, _) => (
             "AllReplicasReady",
             format!("{ready}/{} replicas ready", input.desired),
         ),
     };
-    conditions.push(cond("Ready", all_ready && high_enough, reason, message));
+    let funded = unfunded.is_none();
+    conditions.push(cond(
+        "Ready",
+        all_ready && high_enough && funded,
+        reason,
+        message,
+    ));
     let (progressing, reason, message) = progress(&input, replicas, ready);
     conditions.push(cond("Progressing", progressing, reason, message));
     let degraded = blocked.is_some() || (replicas > 0 && ready == 0);
@@ -316,6 +386,9 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         }
     }
 
+    if let Some(w) = &input.wallets {
+        conditions.push(w.condition(&cond));
+    }
     for e in &input.extra {
         conditions.push(cond(&e.type_, e.ok, &e.reason, e.message.clone()));
     }
@@ -334,6 +407,7 @@ pub fn compute(input: StatusInput<'_>) -> SetStatus {
         updated_replicas: input.updated,
         rollout: input.rollout,
         monerod_version: input.monerod_version,
+        wallets: input.wallets.map(|w| w.seen).unwrap_or_default(),
     }
 }
 
@@ -925,6 +999,71 @@ mod tests {
         i.ready_at_height = Some(100);
         let s = compute(i);
         assert_eq!(cond(&s, "Ready").status, "True");
+    }
+
+    #[test]
+    fn with_blocks_ready_waits_for_every_wallet_to_have_funds() {
+        let pods = vec![
+            ("n-0".to_string(), true, obs(70, true, 1)),
+            ("n-1".to_string(), true, obs(70, true, 1)),
+        ];
+        let wallet = |i: i32, unlocked: Option<u64>, message: Option<&str>| WalletStatus {
+            index: i,
+            address: Some(format!("4w{i}")),
+            unlocked_balance: unlocked,
+            message: message.map(str::to_string),
+            ..WalletStatus::default()
+        };
+        let with = |seen: Vec<WalletStatus>, funded_by_blocks: bool| {
+            let mut i = input(pods.clone(), None, 1);
+            i.wallets = Some(WalletsInput {
+                count: 2,
+                funded_by_blocks,
+                seen,
+                message: None,
+            });
+            compute(i)
+        };
+        let s = with(
+            vec![wallet(0, Some(5), None), wallet(1, Some(0), None)],
+            true,
+        );
+        let r = cond(&s, "Ready");
+        assert_eq!(
+            (r.status.as_str(), r.reason.as_str()),
+            ("False", "WalletsNotFunded")
+        );
+        assert!(
+            r.message.contains("wallet-1 has no unlocked balance"),
+            "{}",
+            r.message
+        );
+        assert_eq!(cond(&s, "WalletsFunded").reason, "Unfunded");
+        assert_eq!(s.wallets.len(), 2);
+        // A wallet not reported at all, or with a problem, is named too.
+        let s = with(
+            vec![wallet(0, None, Some("opening the wallet: refused"))],
+            true,
+        );
+        let m = &cond(&s, "WalletsFunded").message;
+        assert!(
+            m.contains("wallet-0: opening the wallet: refused")
+                && m.contains("wallet-1 not read yet"),
+            "{m}"
+        );
+        // Without blocks nothing funds them: Ready does not wait, the condition tells.
+        let s = with(
+            vec![wallet(0, Some(0), None), wallet(1, Some(0), None)],
+            false,
+        );
+        assert_eq!(cond(&s, "Ready").status, "True");
+        assert_eq!(cond(&s, "WalletsFunded").status, "False");
+        let s = with(
+            vec![wallet(0, Some(1), None), wallet(1, Some(2), None)],
+            true,
+        );
+        assert_eq!(cond(&s, "Ready").status, "True");
+        assert_eq!(cond(&s, "WalletsFunded").reason, "Funded");
     }
 
     #[test]
