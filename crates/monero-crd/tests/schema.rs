@@ -93,7 +93,7 @@ fn samples() -> Vec<(String, Value)> {
 #[test]
 fn the_samples_are_accepted_and_deserialize() {
     let samples = samples();
-    assert_eq!(samples.len(), 6, "{samples:?}");
+    assert_eq!(samples.len(), 7, "{samples:?}");
     for (name, obj) in samples {
         assert_eq!(refusals(&obj, None), Vec::<String>::new(), "{name}");
         match obj["kind"].as_str().unwrap() {
