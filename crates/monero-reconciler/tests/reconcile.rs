@@ -526,6 +526,53 @@ async fn status_reports_each_replica_and_is_written_only_when_it_changes() {
 }
 
 #[tokio::test]
+async fn a_networks_wallets_are_read_from_their_pod_into_status_and_the_miners_files() {
+    let (client, api) = FakeApi::start();
+    let st = state(client);
+    create(
+        &api,
+        "moneronetworks",
+        json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork",
+               "metadata": {"name": "ci", "namespace": NS},
+               "spec": {"replicas": 1, "blocks": {"interval": "2s"}, "wallets": {"count": 2},
+                        "template": {"spec": {"network": "regtest"}}}}),
+    );
+    add_pod(&api, "ci-0", "ci", "monerod", true);
+    let reconcile_ci = async || {
+        reconcile_latest::<MoneroNetwork>(&api, &st, "ci")
+            .await
+            .unwrap();
+    };
+    // No wallets pod yet: the condition says so, and Ready waits.
+    reconcile_ci().await;
+    let status = api.get(&cr_path("moneronetworks", "ci")).unwrap()["status"].clone();
+    let funded = condition(&status, "WalletsFunded");
+    assert_eq!(funded["reason"], "WalletsUnreadable");
+    assert_eq!(funded["message"], "pod ci-wallets-0 does not exist yet");
+    assert_eq!(condition(&status, "Ready")["reason"], "WalletsNotFunded");
+    assert!(
+        api.get(&sts_path("ci-wallets")).is_some(),
+        "the wallets' StatefulSet is made"
+    );
+    // The pod runs: its sidecar's report is the status, and the addresses
+    // reach the miner's file.
+    add_pod(&api, "ci-wallets-0", "ci", "monero-wallet-rpc", true);
+    reconcile_ci().await;
+    let status = api.get(&cr_path("moneronetworks", "ci")).unwrap()["status"].clone();
+    assert_eq!(status["wallets"][0]["address"], "4wallet0@10.0.0.7");
+    assert_eq!(status["wallets"][1]["unlockedBalance"], 0);
+    assert_eq!(status["replicas"], 1, "the wallets pod is no node");
+    assert_eq!(condition(&status, "WalletsFunded")["reason"], "Unfunded");
+    reconcile_ci().await;
+    let lab: Value =
+        serde_json::from_str(&secret_file(&api, "ci-monerod", "ci-0.lab.json")).unwrap();
+    assert_eq!(
+        lab["mine"]["addresses"],
+        json!(["4wallet0@10.0.0.7", "4wallet1@10.0.0.7"])
+    );
+}
+
+#[tokio::test]
 async fn miners_are_read_through_their_exporter_and_solo_mining_finds_the_node_set() {
     let (client, api) = FakeApi::start();
     let st = state(client);

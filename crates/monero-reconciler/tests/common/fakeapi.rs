@@ -453,6 +453,19 @@ impl Probe for MovingProbe {
 impl Probe for FixedProbe {
     fn observe(&self, t: ProbeTarget) -> BoxFuture<'static, Observed> {
         Box::pin(async move {
+            if t.wallets {
+                let wallet = |i: i32, unlocked: u64| monero_crd::WalletStatus {
+                    index: i,
+                    address: Some(format!("4wallet{i}@{}", t.ip)),
+                    balance: Some(unlocked + 5),
+                    unlocked_balance: Some(unlocked),
+                    ..monero_crd::WalletStatus::default()
+                };
+                return Observed {
+                    wallets: Some(vec![wallet(0, 7), wallet(1, 0)]),
+                    ..Observed::default()
+                };
+            }
             if t.xmrig {
                 return Observed {
                     hashrate: Some(250.4),
