@@ -570,6 +570,19 @@ async fn a_networks_wallets_are_read_from_their_pod_into_status_and_the_miners_f
         lab["mine"]["addresses"],
         json!(["4wallet0@10.0.0.7", "4wallet1@10.0.0.7"])
     );
+    // Wallets removed: their StatefulSet, Service and Secret go, the nodes stay.
+    edit(&api, &cr_path("moneronetworks", "ci"), |o| {
+        o["spec"].as_object_mut().unwrap().remove("wallets");
+    });
+    reconcile_ci().await;
+    for path in [
+        sts_path("ci-wallets"),
+        format!("/api/v1/namespaces/{NS}/services/ci-wallets"),
+        format!("/api/v1/namespaces/{NS}/secrets/ci-wallets"),
+    ] {
+        assert!(api.get(&path).is_none(), "{path} is gone");
+    }
+    assert!(api.get(&sts_path("ci")).is_some());
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Removing children no longer desired (a PDB after scaling to one, a
-//! network node's Service after scaling down), found by the labels every
+//! network node's Service after scaling down, a network's wallets after
+//! `spec.wallets` is removed), found by the labels every
 //! child carries, so that nothing else in the namespace is touched. The
 //! candidates come from the caches when they are in use (no request unless
 //! something is to go), otherwise from one LIST per kind.
@@ -7,6 +8,7 @@
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
@@ -61,6 +63,7 @@ async fn children<K: Managed>(
     let keep_services = desired.names_of(|c| matches!(c, Child::Service(_)));
     let keep_pdbs = desired.names_of(|c| matches!(c, Child::PodDisruptionBudget(_)));
     let keep_secrets = desired.names_of(|c| matches!(c, Child::Secret(_)));
+    let keep_sets = desired.names_of(|c| matches!(c, Child::StatefulSet(_)));
     let caches = state.caches();
     let services = caches.map(|c| &c.services);
     let mut removed = prune_kind::<Service>(state, services, ns, &selector, &keep_services).await?;
@@ -72,6 +75,12 @@ async fn children<K: Managed>(
     }
     let secrets = caches.map(|c| &c.secrets);
     removed.extend(prune_kind::<Secret>(state, secrets, ns, &selector, &keep_secrets).await?);
+    // Only a network's wallets StatefulSet can stop being wanted: a set's own
+    // is always built (even at zero replicas) and goes with the set.
+    if K::PEERED {
+        let sets = caches.map(|c| &c.stateful_sets);
+        removed.extend(prune_kind::<StatefulSet>(state, sets, ns, &selector, &keep_sets).await?);
+    }
     Ok(removed)
 }
 
