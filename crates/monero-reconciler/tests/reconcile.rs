@@ -534,8 +534,14 @@ async fn a_networks_wallets_are_read_from_their_pod_into_status_and_the_miners_f
         "moneronetworks",
         json!({"apiVersion": "utxo.com.br/v1alpha1", "kind": "MoneroNetwork",
                "metadata": {"name": "ci", "namespace": NS},
-               "spec": {"replicas": 1, "blocks": {"interval": "2s"}, "wallets": {"count": 2},
+               "spec": {"replicas": 1, "blocks": {"interval": "2s"},
+                        "wallets": {"count": 2, "login": {"secretName": "wl"}},
                         "template": {"spec": {"network": "regtest"}}}}),
+    );
+    api.put(
+        &format!("/api/v1/namespaces/{NS}/secrets/wl"),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "wl", "namespace": NS},
+               "data": {"username": "ZGV2", "password": "cHc="}}),
     );
     add_pod(&api, "ci-0", "ci", "monerod", true);
     let reconcile_ci = async || {
@@ -554,6 +560,8 @@ async fn a_networks_wallets_are_read_from_their_pod_into_status_and_the_miners_f
         api.get(&sts_path("ci-wallets")).is_some(),
         "the wallets' StatefulSet is made"
     );
+    // The wallets' login is read from its Secret, into their config file.
+    assert_eq!(secret_file(&api, "ci-wallets", "rpc-login"), "dev:pw\n");
     // The pod runs: its sidecar's report is the status, and the addresses
     // reach the miner's file.
     add_pod(&api, "ci-wallets-0", "ci", "monero-wallet-rpc", true);

@@ -307,6 +307,18 @@ impl Managed for MoneroNetwork {
         let w = self.spec.wallets.as_ref()?;
         Some((w.count, self.spec.blocks.is_some()))
     }
+    /// The nodes' RPC login and the wallets' one.
+    fn referenced_secrets(&self) -> Vec<String> {
+        let nodes = self.spec.template.spec.node.monerod.rpc.login.as_ref();
+        let wallets = self.spec.wallets.as_ref().and_then(|w| w.login.as_ref());
+        let mut out: Vec<String> = nodes
+            .into_iter()
+            .chain(wallets)
+            .map(|l| l.secret_name.clone())
+            .collect();
+        out.dedup();
+        out
+    }
     fn node(&self) -> Option<&monero_crd::NodeSpec> {
         Some(&self.spec.template.spec.node)
     }
