@@ -223,7 +223,9 @@ EOF
 # node LO got it" is read off the lines' order, whatever a later readiness flap says.
 watch_pid=
 watch_rollout() { # watch_rollout INSTANCE FILE: records the pods' changes in the background
-  kn get pods -l "app.kubernetes.io/instance=$1" -w \
+  # kubectl itself in the background (not the kn function, whose subshell would be
+  # $!), so that stop_watch stops the watch by its PID.
+  $KUBECTL -n "$NS" get pods -l "app.kubernetes.io/instance=$1" -w \
     -o jsonpath='{.metadata.name} {.metadata.labels.controller-revision-hash} {.status.conditions[?(@.type=="Ready")].status}{"\n"}' \
     >"$2" 2>/dev/null &
   watch_pid=$!
@@ -529,6 +531,51 @@ check "healed: one chain again; the half that fell behind reorganized onto it, t
   [ \"\$(jp moneronetwork/e2e-lab '{.status.nodes[2].lastReorganizationDepth}')\" -ge 1 ]"
 kn delete moneronetwork/e2e-lab --wait=false >/dev/null
 check "operator log after the research network" operator_log_clean
+
+# 11b. a network for a wallet's CI: wallets made, funded from coinbase, paying each
+# other, behind a login, kept across a restart of their pod
+mark
+kn create secret generic e2e-wallet-login --from-literal=username=dev \
+  --from-literal=password=e2e-wallet-password >/dev/null 2>&1 || true
+kn apply -f - >/dev/null <<EOF
+kind: MoneroNetwork
+apiVersion: utxo.com.br/v1alpha1
+metadata: {name: e2e-ci}
+spec:
+  replicas: 1
+  blocks: {interval: 2s, blocksPerRound: 2}
+  wallets: {count: 2, transactionsPerMinute: 6, login: {secretName: e2e-wallet-login}}
+  template:
+    spec:
+      network: regtest
+      storage: {size: 1Gi, retention: {whenDeleted: Delete}}
+      monerod: {args: [--fixed-difficulty=1]}
+EOF
+check "MoneroNetwork e2e-ci becomes Ready once both wallets can spend (WalletsFunded)" kn wait moneronetwork/e2e-ci --for=condition=Ready --timeout="${TIMEOUT}s"
+check "status shows two wallets with distinct addresses and unlocked balances" bash -c "
+  set -- \$(jp moneronetwork/e2e-ci '{range .status.wallets[*]}{.address}{\" \"}{.unlockedBalance}{\" \"}{end}')
+  [ \$# = 4 ] && [ \"\$1\" != \"\$3\" ] && [ \"\$2\" -gt 0 ] && [ \"\$4\" -gt 0 ] &&
+  is moneronetwork/e2e-ci '{.status.conditions[?(@.type==\"WalletsFunded\")].status}' True"
+check "each wallet sends transfers, and the node's chain holds them" until_true "$TIMEOUT" bash -c "
+  set -- \$(jp moneronetwork/e2e-ci '{.status.wallets[*].transfers}')
+  [ \"\${1:-0}\" -ge 1 ] && [ \"\${2:-0}\" -ge 1 ] &&
+  [ \"\$(k get --raw /api/v1/namespaces/$NS/pods/e2e-ci-0:18089/proxy/get_info | python3 -c 'import json, sys; print(json.load(sys.stdin)[\"tx_count\"])')\" -ge 2 ]"
+check "the wallets' exporter reports monero_wallet_up 1 for each (pod proxy)" bash -c "
+  [ \"\$(k get --raw /api/v1/namespaces/$NS/pods/e2e-ci-wallets-0:18090/proxy/metrics | grep -c '^monero_wallet_up{wallet=\"[01]\"} 1')\" = 2 ]"
+check "no login in the wallets pod's spec" bash -c "! kn get pod/e2e-ci-wallets-0 -o json | grep -q e2e-wallet-password"
+forward e2e-ci-wallets-0 28083:18084
+check "wallet 1's RPC asks for the login" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://127.0.0.1:28083/json_rpc -d '{\"jsonrpc\":\"2.0\",\"id\":\"0\",\"method\":\"get_balance\"}')\" = 401 ]"
+check "wallet 1's RPC answers get_balance with the login" bash -c "
+  curl -sf --max-time 30 --digest -u dev:e2e-wallet-password http://127.0.0.1:28083/json_rpc \
+    -d '{\"jsonrpc\":\"2.0\",\"id\":\"0\",\"method\":\"get_balance\"}' | grep -q '\"unlocked_balance\": [1-9]'"
+unforward
+addresses=$(jp moneronetwork/e2e-ci '{.status.wallets[*].address}')
+kn delete pod/e2e-ci-wallets-0 --wait=true --timeout=120s >/dev/null
+check "the wallets pod comes back with the same wallets (kept on its volume)" until_true "$TIMEOUT" bash -c "
+  is pod/e2e-ci-wallets-0 '{.status.conditions[?(@.type==\"Ready\")].status}' True &&
+  [ \"\$(k get --raw /api/v1/namespaces/$NS/pods/e2e-ci-wallets-0:18090/proxy/wallets | python3 -c 'import json, sys; print(\" \".join(w[\"address\"] for w in json.load(sys.stdin)))')\" = '$addresses' ]"
+kn delete moneronetwork/e2e-ci --wait=false >/dev/null
+check "operator log after the wallets network" operator_log_clean
 
 # 12. delete: children collected, PVCs retained (retention Retain by default)
 mark
