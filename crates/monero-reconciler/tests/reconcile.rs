@@ -571,6 +571,17 @@ async fn a_networks_wallets_are_read_from_their_pod_into_status_and_the_miners_f
     assert_eq!(status["wallets"][1]["unlockedBalance"], 0);
     assert_eq!(status["replicas"], 1, "the wallets pod is no node");
     assert_eq!(condition(&status, "WalletsFunded")["reason"], "Unfunded");
+    // The pod gone for a moment: the addresses stay, the condition says why
+    // nothing was read, and Ready waits.
+    api.remove(&format!("/api/v1/namespaces/{NS}/pods/ci-wallets-0"));
+    reconcile_ci().await;
+    let status = api.get(&cr_path("moneronetworks", "ci")).unwrap()["status"].clone();
+    assert_eq!(status["wallets"][0]["address"], "4wallet0@10.0.0.7");
+    assert_eq!(
+        condition(&status, "WalletsFunded")["reason"],
+        "WalletsUnreadable"
+    );
+    assert_eq!(condition(&status, "Ready")["status"], "False");
     reconcile_ci().await;
     let lab: Value =
         serde_json::from_str(&secret_file(&api, "ci-monerod", "ci-0.lab.json")).unwrap();

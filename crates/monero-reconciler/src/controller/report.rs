@@ -146,13 +146,16 @@ fn wallets_input<K: Managed>(
 ) -> status::WalletsInput {
     let pod = format!("{}-0", build::wallets_name(&obj.name_any()));
     let o = observed.into_iter().flatten().next();
+    // What the status last held, while the pod cannot be read: the addresses
+    // do not change, and the miners keep mining to them.
+    let last = || obj.status().map(|s| s.wallets.clone()).unwrap_or_default();
     let (seen, message) = match o {
-        None => (Vec::new(), Some(format!("pod {pod} does not exist yet"))),
+        None => (last(), Some(format!("pod {pod} does not exist yet"))),
         Some(Observed {
             wallets: Some(w), ..
         }) => (w, None),
         Some(o) => (
-            Vec::new(),
+            last(),
             Some(format!(
                 "pod {pod}: {}",
                 o.message.unwrap_or_else(|| "no report".into())

@@ -194,8 +194,12 @@ pub struct WalletsInput {
 }
 
 impl WalletsInput {
-    /// The wallets that cannot spend yet, described.
+    /// The wallets that cannot spend yet, described; all of them, while they
+    /// cannot be read.
     fn unfunded(&self) -> Vec<String> {
+        if let Some(m) = &self.message {
+            return vec![m.clone()];
+        }
         (0..self.count)
             .filter_map(|i| {
                 let w = self.seen.iter().find(|w| w.index == i);
