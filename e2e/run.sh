@@ -392,8 +392,9 @@ check "the new leader rolls the StatefulSet to the new image" until_true "$TIMEO
   is pod/e2e-nodes-1 '{.spec.containers[?(@.name==\"monerod\")].image}' '$REGISTRY/monerod:$TAG-e2e' &&
   is moneronodeset/e2e-nodes '{.status.readyReplicas}' 2"
 stop_watch
+# The status counts the updated replicas at its next write: wait for it, then read the order.
 check "the sync gate moved e2e-nodes-1 first and e2e-nodes-0 only once it was Ready" bash -c "
-  is moneronodeset/e2e-nodes '{.status.updatedReplicas}' 2 &&
+  until_true 60 is moneronodeset/e2e-nodes '{.status.updatedReplicas}' 2 >/dev/null &&
   gated '$work_dir/nodes-rollout' \"\$(jp statefulset/e2e-nodes '{.status.updateRevision}')\" e2e-nodes-1 e2e-nodes-0"
 check "the removed pod annotation and nodeSelector are gone from the pods" bash -c "
   ! kn get pod/e2e-nodes-0 pod/e2e-nodes-1 -o json | grep -qE 'e2e.utxo.com.br/note|\"nodeSelector\"'"

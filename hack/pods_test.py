@@ -397,8 +397,69 @@ spec:
         self.assertEqual(outside.stdout, "000", "xmrig's API must not answer on the pod IP")
 
 
+class CiNetworkWallets(PodsCase):
+    """The CI network sample: two nodes, blocks on node 0's schedule, and the wallets'
+    pod: the rendered monero-wallet-rpc containers (read-only root, non-root, the
+    login in a config file) reach their node through its Service name, the sidecar
+    makes the wallets, and once coinbase reaches wallet 0 it pays wallet 1. With no
+    operator here to hand the miners the wallets' addresses, the test mines to
+    wallet 0 through node 0's unrestricted RPC itself."""
+
+    PROJECT = "pods-ci"
+    names = ["ci-0", "ci-1", "ci-wallets-0"]
+
+    @classmethod
+    def spec(cls):
+        sample = open(os.path.join(ROOT, "config/samples/utxo_v1alpha1_moneronetwork_ci.yaml")).read()
+        spec = sample.replace(
+            "wallets: {count: 2, transactionsPerMinute: 2}",
+            "wallets: {count: 2, transactionsPerMinute: 30, login: {secretName: ci-wallet-login}}")
+        assert spec != sample
+        return spec + """
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: ci-wallet-login}
+stringData: {username: ci, password: pods-wallet-password}
+"""
+
+    def wallets(self):
+        return json.loads(http(self.pods.ip("ci-wallets-0"), 18090, "/wallets"))
+
+    def test_wallets_are_made_funded_and_pay_each_other(self):
+        made = wait_until("both wallets made", 120,
+                          lambda: (lambda w: w if all(x.get("address") for x in w) and len(w) == 2 else None)(self.wallets()))
+        self.assertNotEqual(made[0]["address"], made[1]["address"])
+        wait_until("coinbase to wallet 0", 90, lambda: pod_rpc(
+            self.pods.pid("ci-0"), 18081, "/json_rpc",
+            {"jsonrpc": "2.0", "id": "0", "method": "generateblocks",
+             "params": {"amount_of_blocks": 70, "wallet_address": made[0]["address"]}}, timeout=90
+        ).get("result", {}).get("status") == "OK")
+        wait_until("wallet 0 can spend", 180, lambda: self.wallets()[0].get("unlockedBalance", 0) > 0)
+        # node 0's sidecar makes a block every 2 s to the default address: the
+        # transfers confirm, and unlock for wallet 1 ten blocks later.
+        wait_until("wallet 1 paid by wallet 0", 180, lambda: self.wallets()[1].get("balance", 0) > 0)
+        self.assertGreaterEqual(self.wallets()[0].get("transfers", 0), 1)
+
+    def test_the_wallet_rpc_needs_the_login(self):
+        ip = self.pods.ip("ci-wallets-0")
+        body = json.dumps({"jsonrpc": "2.0", "id": "0", "method": "get_version"})
+        out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
+                              "http://%s:18083/json_rpc" % ip, "-d", body], capture_output=True, text=True)
+        self.assertEqual(out.stdout, "401")
+        out = wait_until("wallet-rpc answers with the login", 60, lambda: subprocess.run(
+            ["curl", "-sf", "--max-time", "10", "--digest", "-u", "ci:pods-wallet-password",
+             "http://%s:18084/json_rpc" % ip, "-d", body], capture_output=True, text=True).stdout)
+        self.assertIn('"version"', out)
+
+    def test_wallet_metrics(self):
+        m = wait_until("monero_wallet_up for both", 120, lambda: len(re.findall(
+            r'^monero_wallet_up\{wallet="[01]"\} 1$', http(self.pods.ip("ci-wallets-0"), 18090, "/metrics"), re.M)) == 2)
+        self.assertTrue(m)
+
+
 def main():
-    cases = (NodeSetWithTorAndI2p, ThreeNodeNetwork, SoloMiners)
+    cases = (NodeSetWithTorAndI2p, ThreeNodeNetwork, SoloMiners, CiNetworkWallets)
     return run_suite("pods", cases, sys.argv[1:], sys.modules[__name__])
 
 

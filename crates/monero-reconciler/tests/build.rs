@@ -2585,3 +2585,22 @@ fn wallets_need_the_exporter_and_a_name_with_room() {
     )
     .unwrap();
 }
+
+#[test]
+fn a_network_of_one_node_runs_offline_so_it_can_make_blocks() {
+    let one = build_any(net_named(json!({"replicas": 1, "blocks": {}})), &ctx()).unwrap();
+    assert!(args(&one, "monerod").contains(&"--offline".to_string()));
+    let two = build_any(net_named(json!({"replicas": 2, "blocks": {}})), &ctx()).unwrap();
+    assert!(!args(&two, "monerod").contains(&"--offline".to_string()));
+    // A node set's lone replica is left as the user wrote it.
+    let set = build_any(
+        named(
+            "MoneroNodeSet",
+            "nodes",
+            json!({"replicas": 1, "network": "regtest"}),
+        ),
+        &ctx(),
+    )
+    .unwrap();
+    assert!(!args(&set, "monerod").contains(&"--offline".to_string()));
+}

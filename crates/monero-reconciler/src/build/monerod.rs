@@ -259,6 +259,12 @@ fn network_flags(spec: &Spec<'_>) -> Vec<String> {
         // and a closed network has no DNS checkpoints to ask for.
         d.push("--allow-local-ip".into());
         d.push("--disable-dns-checkpoints".into());
+        // A lone node has no peer to sync with, so monerod never considers
+        // itself synchronized and answers BUSY to generateblocks for ever:
+        // offline, it is synchronized with itself. Scaling up rolls it online.
+        if spec.replicas == 1 {
+            d.push("--offline".into());
+        }
     }
     d
 }
