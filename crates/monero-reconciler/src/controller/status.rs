@@ -203,6 +203,12 @@ impl WalletsInput {
         (0..self.count)
             .filter_map(|i| {
                 let w = self.seen.iter().find(|w| w.index == i);
+                // A wallet that has sent has had money to spend: its unlocked
+                // balance drops to 0 while its change waits 10 blocks, and
+                // Ready should not flap with it.
+                if w.is_some_and(|w| w.transfers.unwrap_or(0) > 0) {
+                    return None;
+                }
                 match w.map(|w| (w.unlocked_balance, &w.message)) {
                     Some((Some(b), _)) if b > 0 => None,
                     Some((Some(_), _)) => Some(format!("wallet-{i} has no unlocked balance")),
@@ -1068,6 +1074,13 @@ mod tests {
         );
         assert_eq!(cond(&s, "Ready").status, "True");
         assert_eq!(cond(&s, "WalletsFunded").reason, "Funded");
+        // One that has sent everything it could unlock is still funded.
+        let spent = WalletStatus {
+            transfers: Some(3),
+            ..wallet(1, Some(0), None)
+        };
+        let s = with(vec![wallet(0, Some(1), None), spent], true);
+        assert_eq!(cond(&s, "Ready").status, "True");
     }
 
     #[test]
