@@ -106,6 +106,8 @@ pub struct WalletReport {
 
 /// The file name of every wallet in its own `--wallet-dir`.
 const WALLET_FILE: &str = "wallet";
+/// The throwaway wallet a new wallet's seed comes from.
+const SEED_FILE: &str = "seed-source";
 /// How often balances are refreshed and transfers considered.
 const TICK: Duration = Duration::from_secs(3);
 /// A wallet call may scan many blocks or build a transaction.
@@ -249,7 +251,7 @@ impl WalletsLab {
         let Some(c) = self.clients.get(i) else { return };
         let label = i.to_string();
         if !*open {
-            match c.open_or_create(WALLET_FILE, "").await {
+            match open_or_make(c).await {
                 Ok(()) => {
                     tracing::info!(wallet = i, "wallets: wallet open");
                     *open = true;
@@ -349,6 +351,25 @@ impl WalletsLab {
             .route("/ready", get(ready))
             .with_state(self)
     }
+}
+
+/// Opens the wallet, or makes it scanning from the genesis block.
+///
+/// A wallet made with `create_wallet` starts scanning at the height its
+/// wallet-rpc believes the chain has: the daemon's when it answers, otherwise
+/// an estimate of mainnet's from the date (3.3 million in 2026), which a
+/// private chain never reaches, so such a wallet never sees a block. So a new
+/// wallet's seed comes from a throwaway one, and the wallet itself is restored
+/// from it at height 0, whatever the daemon said.
+async fn open_or_make(c: &WalletClient) -> Result<(), monero_rpc::Error> {
+    match c.open_wallet(WALLET_FILE, "").await {
+        Err(monero_rpc::Error::Rpc { .. }) => {}
+        other => return other,
+    }
+    c.open_or_create(SEED_FILE, "").await?;
+    let seed = c.query_key("mnemonic").await?;
+    c.restore_deterministic_wallet(WALLET_FILE, &seed, 0, "")
+        .await
 }
 
 /// Scans new blocks, then reads the address and balance.

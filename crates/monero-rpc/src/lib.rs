@@ -49,5 +49,5 @@ pub use error::{Error, Result};
 pub use types::*;
 pub use wallet::{
     Destination, Empty, Transfer, WalletAddress, WalletBalance, WalletClient, WalletHeight,
-    WalletRefresh,
+    WalletKey, WalletRefresh,
 };

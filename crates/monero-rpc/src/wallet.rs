@@ -73,6 +73,13 @@ pub struct WalletHeight {
     pub height: u64,
 }
 
+/// `query_key`: the key asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct WalletKey {
+    pub key: String,
+}
+
 /// One destination of a transfer, in atomic units.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Destination {
@@ -95,6 +102,7 @@ no_status!(
     WalletBalance,
     WalletRefresh,
     WalletHeight,
+    WalletKey,
     Transfer
 );
 
@@ -145,6 +153,35 @@ impl WalletClient {
             },
             other => other,
         }
+    }
+
+    /// One of the wallet's keys: `mnemonic` (its seed words), `view_key` or `spend_key`.
+    pub async fn query_key(&self, key_type: &str) -> Result<String> {
+        let k: WalletKey = self
+            .rpc
+            .json_rpc("query_key", json!({ "key_type": key_type }))
+            .await?;
+        Ok(k.key)
+    }
+
+    /// Makes the wallet file `filename` from seed words, scanning from
+    /// `restore_height`, and opens it.
+    pub async fn restore_deterministic_wallet(
+        &self,
+        filename: &str,
+        seed: &str,
+        restore_height: u64,
+        password: &str,
+    ) -> Result<()> {
+        let _: serde_json::Value = self
+            .rpc
+            .json_rpc(
+                "restore_deterministic_wallet",
+                json!({ "filename": filename, "seed": seed, "restore_height": restore_height,
+                        "password": password, "language": "English", "autosave_current": true }),
+            )
+            .await?;
+        Ok(())
     }
 
     /// The main address of account `account_index`.
