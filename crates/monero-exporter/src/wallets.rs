@@ -18,7 +18,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use monero_rpc::{DaemonClient, Destination, WalletClient};
-use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{GaugeVec, IntCounterVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
 
 /// What the wallets lab file asks.
@@ -388,11 +388,8 @@ async fn wallets(State(lab): State<WalletsLab>) -> Response {
 }
 
 async fn metrics(State(lab): State<WalletsLab>) -> Response {
-    let mut out = Vec::new();
-    match TextEncoder::new().encode(&lab.metrics.registry.gather(), &mut out) {
-        Ok(()) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+    let body = crate::encode(&lab.metrics.registry.gather());
+    ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
 }
 
 async fn ready(State(lab): State<WalletsLab>) -> Response {

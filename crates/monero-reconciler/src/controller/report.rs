@@ -115,7 +115,7 @@ async fn observe<K: Managed>(
         observe_pod(state, polled, target, recent.get(&p.name_any()).cloned())
     });
     let mut results = futures::future::join_all(probes).await;
-    let pods: Vec<Pod> = all.iter().map(|(p, _)| (*p).clone()).collect();
+    let pods: Vec<&Pod> = all.iter().map(|(p, _)| *p).collect();
     remember(state, key, since, &pods, &results);
     let wallet_results = results.split_off(items.len());
     let wallets = obj
@@ -380,7 +380,7 @@ fn remember(
     state: &State,
     key: String,
     since: Instant,
-    pods: &[Pod],
+    pods: &[&Pod],
     results: &[Option<Observed>],
 ) {
     let keep = pods
